@@ -1,0 +1,64 @@
+"""The self-training flow: ingest -> chunk -> questions -> answers -> score -> curate -> train -> evaluate.
+
+Each stage's plan (its artifact key) is computed here before the task runs; a task whose artifact is complete is
+a cache hit (Prefect's result cache, keyed by the artifact key), and a task whose files are gone is refreshed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from prefect import Task, flow, get_run_logger
+
+from selftrain_core.config import STAGES, RunConfig
+from selftrain_core.stages import answers, chunk, curate, evaluate, ingest, questions, score, train
+from selftrain_core.stages.base import StagePlan
+from selftrain_core.store import ArtifactRef, ArtifactStore
+from tasks.stages import (
+    answers_task,
+    chunk_task,
+    curate_task,
+    evaluate_task,
+    ingest_task,
+    questions_task,
+    score_task,
+    train_task,
+)
+
+StageName = Literal["ingest", "chunk", "questions", "answers", "score", "curate", "train", "evaluate"]
+
+
+def run_task(task: Task, plan: StagePlan, cfg: RunConfig) -> ArtifactRef:
+    """Run a stage task; refresh Prefect's cache when the artifact is missing so a stale cache entry recomputes."""
+    missing = not ArtifactStore(cfg.artifact_root).is_complete(plan.stage, plan.key)
+    return task.with_options(refresh_cache=missing)(plan=plan, cfg=cfg)
+
+
+@flow(name="self-train")
+def self_train(config: RunConfig | None = None, stop_after: StageName = "evaluate") -> dict[str, ArtifactRef]:
+    """One self-training iteration on `config`; `stop_after` ends the run early after that stage."""
+    cfg = config or RunConfig()
+    last = STAGES.index(stop_after)
+    refs: dict[str, ArtifactRef] = {}
+
+    def done(stage: str, ref: ArtifactRef) -> bool:
+        refs[stage] = ref
+        return STAGES.index(stage) >= last
+
+    if done("ingest", run_task(ingest_task, ingest.plan(cfg), cfg)):
+        return refs
+    if done("chunk", run_task(chunk_task, chunk.plan(cfg, refs["ingest"]), cfg)):
+        return refs
+    if done("questions", run_task(questions_task, questions.plan(cfg, refs["chunk"]), cfg)):
+        return refs
+    if done("answers", run_task(answers_task, answers.plan(cfg, refs["questions"], refs["chunk"]), cfg)):
+        return refs
+    if done("score", run_task(score_task, score.plan(cfg, refs["answers"]), cfg)):
+        return refs
+    if done("curate", run_task(curate_task, curate.plan(cfg, refs["score"], refs["answers"]), cfg)):
+        return refs
+    if done("train", run_task(train_task, train.plan(cfg, refs["curate"]), cfg)):
+        return refs
+    done("evaluate", run_task(evaluate_task, evaluate.plan(cfg, refs["train"], refs["answers"]), cfg))
+    get_run_logger().info("self-train finished: %s", {k: v.key for k, v in refs.items()})
+    return refs

@@ -1,0 +1,1 @@
+"""The `selftrain` command line: runs flows, lists artifacts, walks lineage."""

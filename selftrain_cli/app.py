@@ -1,0 +1,115 @@
+"""`selftrain`: run the self-training flow (whole or up to one stage), inspect artifacts, walk lineage."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+import yaml
+
+from selftrain_core.config import STAGES
+from selftrain_core.config_loading import load_run_config
+from selftrain_core.errors import SelftrainError
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+artifacts_app = typer.Typer(no_args_is_help=True, help="List and inspect artifacts.")
+app.add_typer(artifacts_app, name="artifacts")
+
+ConfigOption = Annotated[str | None, typer.Option("--config", "-c", help="A preset name (offline-cpu) or a YAML file.")]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Argument(help="Dotted overrides, e.g. answers.num_samples=3 curate.known_threshold=0.7"),
+]
+RootOption = Annotated[str | None, typer.Option("--root", help="Artifact root (default: the config's).")]
+
+
+def _run(config: str | None, overrides: list[str] | None, stop_after: str) -> None:
+    cfg = load_run_config(config, overrides)  # a bad config fails here, before any work
+    from flows.self_train import self_train
+    from selftrain_cli.render import console, print_lineage, print_run
+    from selftrain_core.store import ArtifactStore
+    from selftrain_core.store.lineage import walk
+
+    refs = self_train(config=cfg, stop_after=stop_after)
+    store = ArtifactStore(cfg.artifact_root)
+    print_run(store, refs)
+    if "curate" in refs:
+        pairs = store.read_table(refs["curate"]).column("pair_id").to_pylist()
+        if pairs:
+            console.print(f"\n[bold]Lineage[/bold] of training pair {pairs[0]} (selftrain lineage {pairs[0]}):")
+            print_lineage(walk(store, pairs[0]))
+
+
+@app.command()
+def run(config: ConfigOption = None, overrides: Overrides = None) -> None:
+    """Run one full self-training iteration (every stage; finished stages are cache hits)."""
+    _run(config, overrides, "evaluate")
+
+
+def _stage_command(stage: str):
+    def command(config: ConfigOption = None, overrides: Overrides = None) -> None:
+        _run(config, overrides, stage)
+
+    command.__doc__ = f"Run the pipeline up to and including the {stage} stage."
+    return command
+
+
+for _stage in STAGES:
+    app.command(name=_stage)(_stage_command(_stage))
+
+
+@app.command("config")
+def show_config(config: ConfigOption = None, overrides: Overrides = None) -> None:
+    """Print the resolved run config as YAML (validates it)."""
+    cfg = load_run_config(config, overrides)
+    typer.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+
+
+@app.command()
+def lineage(row_id: str, config: ConfigOption = None, root: RootOption = None) -> None:
+    """Why was this row made? Walk ROW_ID (pair-, score-, ans-, q-, chunk-, doc-) down to its document."""
+    from selftrain_cli.render import print_lineage
+    from selftrain_core.store import ArtifactStore
+    from selftrain_core.store.lineage import walk
+
+    store = ArtifactStore(root or load_run_config(config).artifact_root)
+    print_lineage(walk(store, row_id))
+
+
+@artifacts_app.command("list")
+def artifacts_list(stage: str | None = None, config: ConfigOption = None, root: RootOption = None) -> None:
+    """List complete artifacts, newest first."""
+    from selftrain_cli.render import artifacts_table, console
+    from selftrain_core.store import ArtifactStore
+
+    store = ArtifactStore(root or load_run_config(config).artifact_root)
+    console.print(artifacts_table(store.list(stage)))
+
+
+@artifacts_app.command("show")
+def artifacts_show(stage: str, key: str, config: ConfigOption = None, root: RootOption = None) -> None:
+    """Print an artifact's manifest and verify its checksums."""
+    from selftrain_core.store import ArtifactStore
+
+    store = ArtifactStore(root or load_run_config(config).artifact_root)
+    manifest = store.manifest(stage, key)
+    typer.echo(json.dumps(manifest, indent=2))
+    bad = store.verify(stage, key)
+    typer.echo("checksums: ok" if not bad else f"checksums: MISMATCH in {bad}")
+
+
+def main() -> None:
+    try:
+        app()
+    except SelftrainError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

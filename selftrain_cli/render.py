@@ -1,0 +1,57 @@
+"""Terminal output: run summaries, artifact listings and lineage chains."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from selftrain_core.store import ArtifactRef, ArtifactStore
+from selftrain_core.store.lineage import LineageStep
+
+console = Console()
+
+
+def _short(value: Any, width: int = 100) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def artifacts_table(manifests: list[dict[str, Any]]) -> Table:
+    table = Table(title="artifacts")
+    for column in ("stage", "key", "created", "rows", "drops", "seconds"):
+        table.add_column(column)
+    for m in manifests:
+        table.add_row(
+            m["stage"],
+            m["key"],
+            m.get("created_at", ""),
+            _short(m.get("row_counts", {}), 60),
+            _short(m.get("drops", {}), 50),
+            str(m.get("seconds", "")),
+        )
+    return table
+
+
+def print_run(store: ArtifactStore, refs: dict[str, ArtifactRef]) -> None:
+    console.print(f"\n[bold]Artifacts[/bold] under {store.url}:")
+    console.print(artifacts_table([store.manifest(r.stage, r.key) for r in refs.values()]))
+    if "evaluate" in refs:
+        ref = refs["evaluate"]
+        report = store.fs.cat_file(f"{store.dir(ref.stage, ref.key)}/report.md").decode("utf-8")
+        console.print("\n[bold]Evaluation[/bold] (" + f"{ref.uri}/report.md):\n")
+        console.print(report, markup=False, highlight=False)
+
+
+def print_lineage(steps: list[LineageStep]) -> None:
+    for depth, step in enumerate(steps):
+        pad = "  " * depth
+        console.print(f"{pad}[bold]{step.stage}[/bold] {step.row_id}  (artifact {step.stage}/{step.key})")
+        for name, value in step.fields.items():
+            console.print(f"{pad}  {name}: {_short(value)}", markup=False, highlight=False)
+        for name, value in step.extra.items():
+            console.print(f"{pad}  {name}: {_short(value)}", markup=False, highlight=False)
+        console.print(f"{pad}  config: {_short(step.config, 160)}", markup=False, highlight=False)

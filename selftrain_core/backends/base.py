@@ -1,0 +1,53 @@
+"""The backend protocol: a batch of chat requests, each asking for n samples, in; texts with logprobs out.
+
+A sample is identified by (request, seed, sample index): a backend must give the same completions for the same
+request and seed, so a resumed stage and a re-run agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    request_id: str
+    messages: list[dict[str, str]]
+    n: int = 1
+    temperature: float = 0.0  # 0 means greedy
+    top_p: float = 1.0
+    max_tokens: int = 64
+    seed: int = 0
+    logprobs: bool = True
+
+    def sampling_key(self) -> tuple:
+        """Requests with equal keys can share one generate call."""
+        return (self.n, self.temperature, self.top_p, self.max_tokens)
+
+
+@dataclass
+class Completion:
+    text: str
+    token_logprobs: list[float] = field(default_factory=list)
+    finish_reason: str = "stop"  # "stop" (end of turn) or "length" (hit max_tokens)
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.token_logprobs)
+
+
+@dataclass
+class ChatResult:
+    request_id: str
+    completions: list[Completion]
+    prompt_tokens: int = 0
+
+
+class Backend(Protocol):
+    name: str
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+        """Results in the order of `requests`."""
+        ...

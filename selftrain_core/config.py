@@ -1,0 +1,262 @@
+"""Typed run configuration: one pydantic model per stage and one for the whole run.
+
+Every field carries its help text (the Prefect UI renders it in the run form). Fields marked `runtime=True`
+(batch sizes, devices, shard sizes) do not change results, so they stay out of artifact keys: changing them
+recomputes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from selftrain_core.errors import ModelNotFoundError
+from selftrain_core.models.names import check_model_name
+
+RUNTIME: dict[str, Any] = {"runtime": True}
+
+
+def _checked(name: str, kind: str) -> str:
+    try:
+        return check_model_name(name, kind)
+    except ModelNotFoundError as exc:  # pydantic reports ValueErrors with the field's path
+        raise ValueError(str(exc)) from None
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def result_settings(value: Any) -> Any:
+    """The JSON-able settings of a config that change results (runtime fields dropped), for artifact keys."""
+    if isinstance(value, BaseModel):
+        out = {}
+        for name, field in type(value).model_fields.items():
+            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+            if not extra.get("runtime"):
+                out[name] = result_settings(getattr(value, name))
+        return out
+    if isinstance(value, list | tuple):
+        return [result_settings(v) for v in value]
+    if isinstance(value, dict):
+        return {k: result_settings(v) for k, v in value.items()}
+    return value
+
+
+# --- models -------------------------------------------------------------------------------------------
+
+
+class ModelConfig(StrictModel):
+    name: str = Field(
+        "smollm2-135m-instruct",
+        description="Policy model: an offline alias (smollm2-135m-instruct), a local folder, or a hub id org/name.",
+    )
+    revision: str | None = Field(None, description="Hub revision (commit, tag or branch) for hub ids.")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="Weights dtype for inference and training."
+    )
+    device: str = Field("auto", description="torch device: auto, cpu, cuda, cuda:1...", json_schema_extra=RUNTIME)
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, name: str) -> str:
+        return _checked(name, "model")
+
+
+class EmbedderConfig(StrictModel):
+    name: str = Field(
+        "all-minilm-l6-v2",
+        description="Sentence-transformers embedder: an offline alias (all-minilm-l6-v2), a local folder or hub id.",
+    )
+    batch_size: int = Field(64, gt=0, description="Sentences per encode batch.", json_schema_extra=RUNTIME)
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, name: str) -> str:
+        return _checked(name, "embedder")
+
+
+# --- sources ------------------------------------------------------------------------------------------
+
+
+class WikiVitalSource(StrictModel):
+    kind: Literal["wiki-vital"] = "wiki-vital"
+    categories: list[str] = Field(
+        default_factory=lambda: [
+            "People",
+            "History",
+            "Geography",
+            "Arts",
+            "Philosophy and religion",
+            "Everyday life",
+            "Society and social sciences",
+            "Biology and health sciences",
+            "Physical sciences",
+            "Technology",
+            "Mathematics",
+        ],
+        description="Wikipedia vital-article categories to draw documents from.",
+    )
+    documents_per_category: int = Field(8, gt=0, description="Documents drawn (reproducibly) per category.")
+    min_chars: int = Field(200, ge=0, description="Skip summaries shorter than this (too little to ask about).")
+
+
+class HFDatasetSource(StrictModel):
+    kind: Literal["hf-dataset"] = "hf-dataset"
+    path: str = Field(..., description="Dataset id on the hub (e.g. wikimedia/wikipedia) or a local dataset folder.")
+    name: str | None = Field(None, description="Dataset configuration name (e.g. 20231101.en).")
+    revision: str | None = Field(None, description="Dataset revision; recorded on every document.")
+    split: str = Field("train", description="Dataset split to read.")
+    id_field: str = Field("id", description="Column holding a document id.")
+    title_field: str = Field("title", description="Column holding the title.")
+    text_field: str = Field("text", description="Column holding the text.")
+    category_field: str | None = Field(None, description="Column holding a category, if any.")
+    max_documents: int = Field(100, gt=0, description="Read at most this many documents (streamed).")
+
+
+class LocalFilesSource(StrictModel):
+    kind: Literal["local"] = "local"
+    path: str = Field(..., description="A .jsonl/.parquet/.txt/.md file, or a folder of them.")
+    id_field: str = Field("id", description="JSONL/Parquet column holding a document id (else the row number).")
+    title_field: str = Field("title", description="JSONL/Parquet column holding the title.")
+    text_field: str = Field("text", description="JSONL/Parquet column holding the text.")
+    category_field: str | None = Field("category", description="JSONL/Parquet column holding a category.")
+    max_documents: int | None = Field(None, gt=0, description="Read at most this many documents.")
+
+
+Source = Annotated[WikiVitalSource | HFDatasetSource | LocalFilesSource, Field(discriminator="kind")]
+
+
+# --- stages -------------------------------------------------------------------------------------------
+
+
+class IngestConfig(StrictModel):
+    source: Source = Field(default_factory=WikiVitalSource, description="Where documents come from.")
+    test_fraction: float = Field(
+        0.2, ge=0.0, lt=1.0, description="Share of documents held out for evaluation (split by document)."
+    )
+
+
+class ChunkConfig(StrictModel):
+    max_tokens: int = Field(256, gt=8, description="Chunk length in policy-tokenizer tokens.")
+    overlap_tokens: int = Field(32, ge=0, description="Tokens shared by consecutive chunks of a document.")
+    min_tokens: int = Field(24, ge=1, description="Drop chunks shorter than this (a trailing sliver).")
+
+    @model_validator(mode="after")
+    def _overlap_smaller(self) -> ChunkConfig:
+        if self.overlap_tokens >= self.max_tokens:
+            raise ValueError("chunk.overlap_tokens must be smaller than chunk.max_tokens")
+        return self
+
+
+class QuestionsConfig(StrictModel):
+    backend: Literal["hf"] = Field("hf", description="Generation backend that writes questions.")
+    prompt: str = Field("question_writer", description="Prompt template id (a file in selftrain_core/prompts).")
+    questions_per_chunk: int = Field(1, gt=0, description="Questions asked per chunk.")
+    temperature: float = Field(0.0, ge=0.0, description="0 means greedy.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    max_new_tokens: int = Field(48, gt=0, description="Longest question, in tokens.")
+    min_words: int = Field(4, ge=1, description="Reject questions with fewer words.")
+    max_words: int = Field(40, ge=1, description="Reject questions with more words.")
+    near_duplicate_jaccard: float = Field(
+        0.8,
+        gt=0.0,
+        le=1.0,
+        description="Reject a question whose word-set Jaccard with a kept one reaches this.",
+    )
+    batch_size: int = Field(8, gt=0, description="Requests per generate call.", json_schema_extra=RUNTIME)
+
+
+class AnswersConfig(StrictModel):
+    backend: Literal["hf"] = Field("hf", description="Generation backend that samples answers.")
+    with_document_prompt: str = Field("answer_with_document", description="Prompt template id, document given.")
+    without_document_prompt: str = Field("answer_without_document", description="Prompt template id, no document.")
+    num_samples: int = Field(5, gt=0, description="K: samples with and K samples without the document.")
+    temperature: float = Field(1.0, gt=0.0, description="Sampling temperature of the K samples.")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling mass of the K samples.")
+    max_new_tokens: int = Field(64, gt=0, description="Longest answer, in tokens.")
+    batch_size: int = Field(8, gt=0, description="Requests per generate call.", json_schema_extra=RUNTIME)
+    shard_size: int = Field(
+        16,
+        gt=0,
+        description="Questions per shard; a restarted stage resumes at shard granularity.",
+        json_schema_extra=RUNTIME,
+    )
+
+
+class ScoreConfig(StrictModel):
+    scorer: Literal["embedding-agreement"] = Field(
+        "embedding-agreement", description="Knowledge scorer (embedding-agreement is the offline default)."
+    )
+
+
+class CurateConfig(StrictModel):
+    answerable_threshold: float = Field(
+        0.55,
+        description="S_L below this: samples with the document disagree with the reference; question dropped.",
+    )
+    known_threshold: float = Field(
+        0.75, description="S_K at or above this: the model already knows the answer; no pair is made."
+    )
+
+
+class TrainConfig(StrictModel):
+    method: Literal["dpo"] = Field("dpo", description="Preference optimisation method.")
+    beta: float = Field(0.1, gt=0.0, description="DPO beta (strength of the pull towards the reference model).")
+    learning_rate: float = Field(2e-4, gt=0.0, description="AdamW learning rate.")
+    num_epochs: float = Field(2.0, gt=0.0, description="Passes over the pairs.")
+    batch_size: int = Field(4, gt=0, description="Pairs per optimizer step (per device).")
+    gradient_accumulation_steps: int = Field(1, gt=0, description="Micro-batches per optimizer step.")
+    max_length: int = Field(384, gt=16, description="Truncate prompt+completion to this many tokens.")
+    lora_r: int = Field(16, gt=0, description="LoRA rank.")
+    lora_alpha: int = Field(32, gt=0, description="LoRA alpha.")
+    lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="LoRA dropout.")
+    lora_target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        description="Module names that get LoRA adapters.",
+    )
+    merge: bool = Field(False, description="Also save the adapter merged into full weights.")
+
+
+class EvaluateConfig(StrictModel):
+    max_new_tokens: int = Field(64, gt=0, description="Longest answer, in tokens.")
+    hallucination_threshold: float = Field(
+        0.6,
+        description="An answer whose embedding agreement with the reference is below this counts as wrong.",
+    )
+    bootstrap_samples: int = Field(2000, gt=10, description="Bootstrap resamples for confidence intervals.")
+    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence level of the intervals.")
+    batch_size: int = Field(8, gt=0, description="Requests per generate call.", json_schema_extra=RUNTIME)
+
+
+class RunConfig(StrictModel):
+    """One self-training run: every stage's settings. Load with `load_run_config`."""
+
+    name: str = Field("offline-cpu", description="A name for this configuration (shown in reports).")
+    artifact_root: str = Field(
+        "artifacts", description="Artifact root: a local folder or any fsspec URL.", json_schema_extra=RUNTIME
+    )
+    seed: int = Field(0, description="Seed for splits, sampling, training and bootstrap.")
+    iteration: int = Field(1, ge=1, description="Self-training round (recorded in manifests).")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    chunk: ChunkConfig = Field(default_factory=ChunkConfig)
+    questions: QuestionsConfig = Field(default_factory=QuestionsConfig)
+    answers: AnswersConfig = Field(default_factory=AnswersConfig)
+    score: ScoreConfig = Field(default_factory=ScoreConfig)
+    curate: CurateConfig = Field(default_factory=CurateConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _simple_name(cls, name: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+            raise ValueError("use letters, digits, '.', '_' or '-'")
+        return name
+
+
+STAGES: tuple[str, ...] = ("ingest", "chunk", "questions", "answers", "score", "curate", "train", "evaluate")

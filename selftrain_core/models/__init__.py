@@ -1,0 +1,1 @@
+"""Model names, resolution (offline aliases, local folders, hub ids) and loading."""

@@ -1,0 +1,112 @@
+"""Resolve a model name to local files and a fingerprint (weights hash or hub commit) for artifact keys.
+
+The offline SmolLM2 ships as a Q4_1 GGUF. transformers can load it with `gguf_file=`, dequantized to float32,
+but such a model refuses `save_pretrained`; so we rebuild the model from its config without the
+`quantization_config`, load the dequantized state dict and save plain safetensors once, in the selftrain cache.
+Every later load goes through the ordinary `from_pretrained(folder)` path, the same as a hub model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from selftrain_core.errors import ModelNotFoundError
+from selftrain_core.hashing import cache_dir, cached_file_sha256, stable_hash
+from selftrain_core.models.names import OFFLINE_ALIASES, OfflineAlias, check_model_name
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str  # as configured
+    path: str  # local folder to load from
+    fingerprint: str  # content identity: weights hash or hub commit
+    source: str  # "offline-alias" | "local" | "hub"
+    base_hub_id: str | None = None
+
+    def manifest_entry(self, role: str) -> dict[str, str | None]:
+        return {"role": role, "name": self.name, "fingerprint": self.fingerprint, "source": self.source}
+
+
+def _package_file(alias: OfflineAlias, name: str) -> Path:
+    spec = importlib.util.find_spec(alias.package)
+    if spec is None or spec.origin is None:
+        raise ModelNotFoundError(f"offline model {name!r} needs its package: {alias.install}")
+    path = Path(spec.origin).parent / alias.relpath
+    if not path.exists():
+        raise ModelNotFoundError(f"offline model {name!r}: {path} is missing; reinstall with {alias.install}")
+    return path
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """Hash of the weight files (safetensors or bin) in a folder, cached per file."""
+    weights = sorted(p for p in folder.iterdir() if p.suffix in {".safetensors", ".bin", ".gguf"})
+    if not weights:
+        raise ModelNotFoundError(f"no weight files (*.safetensors) in {folder}")
+    return "sha256:" + stable_hash({p.name: cached_file_sha256(p) for p in weights}, 32)
+
+
+def dequantize_gguf(gguf_path: Path, target: Path) -> None:
+    """Write `target` as a plain safetensors model folder from a GGUF file (once; atomic rename)."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    folder, filename = str(gguf_path.parent), gguf_path.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename)
+    config = AutoConfig.from_pretrained(folder, gguf_file=filename)
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    model = AutoModelForCausalLM.from_config(config)
+    missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
+    # Tied embeddings may be absent from the state dict and are restored by tie_weights().
+    if unexpected or [k for k in missing if "lm_head" not in k]:
+        raise RuntimeError(f"dequantized weights do not fit the config: missing={missing} unexpected={unexpected}")
+    model.tie_weights()
+    model.generation_config = loaded.generation_config
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    os.replace(tmp, target)
+
+
+def _resolve_alias(name: str, alias: OfflineAlias) -> ResolvedModel:
+    path = _package_file(alias, name)
+    if path.suffix != ".gguf":
+        return ResolvedModel(name, str(path), folder_fingerprint(path), "offline-alias", alias.hub_id)
+    digest = cached_file_sha256(path)
+    target = cache_dir() / "models" / f"{name}-{digest[:12]}"
+    if not (target / "config.json").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        dequantize_gguf(path, target)
+    return ResolvedModel(name, str(target), f"gguf-sha256:{digest}", "offline-alias", alias.hub_id)
+
+
+def _resolve_hub(name: str, revision: str | None) -> ResolvedModel:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
+    try:
+        folder = snapshot_download(name, revision=revision, local_files_only=offline)
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        where = "in the local Hugging Face cache (HF_HUB_OFFLINE is set)" if offline else "on the hub"
+        raise ModelNotFoundError(f"model {name!r} (revision {revision or 'main'}) not found {where}: {exc}") from None
+    commit = Path(folder).name  # snapshots/<commit sha>
+    return ResolvedModel(name, folder, f"hf:{name}@{commit}", "hub", name)
+
+
+def resolve_model(name: str, revision: str | None = None, kind: str = "model") -> ResolvedModel:
+    """Name -> local folder + fingerprint. Raises ModelNotFoundError with the choices when it cannot."""
+    check_model_name(name, kind)
+    alias = OFFLINE_ALIASES.get(name)
+    if alias is not None:
+        return _resolve_alias(name, alias)
+    local = Path(name).expanduser()
+    if local.exists():
+        folder = local if local.is_dir() else local.parent
+        return ResolvedModel(name, str(folder.resolve()), folder_fingerprint(folder), "local")
+    return _resolve_hub(name, revision)

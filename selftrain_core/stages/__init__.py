@@ -1,0 +1,1 @@
+"""One module per stage: `plan(cfg, *parents) -> StagePlan` (the key, no work) and `run(cfg, plan, ...)`."""

@@ -1,0 +1,146 @@
+"""What every stage shares: its plan (artifact key from settings, parents, models, prompts) and its execution.
+
+A stage's key hashes the settings that change results, its parents' keys, its version constant and the
+fingerprints of the models and prompt templates it uses, so a cache hit is safe and any change recomputes
+exactly the stages below it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from selftrain_core.errors import SelftrainError
+from selftrain_core.hashing import stable_hash
+from selftrain_core.store import ArtifactRef, ArtifactStore, ArtifactWriter
+
+_PACKAGES = (
+    "selftrain",
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "sentence-transformers",
+    "pyarrow",
+    "datasets",
+)
+
+
+class StagePlan(BaseModel):
+    """Everything that identifies a stage's output, computed before any work."""
+
+    model_config = ConfigDict(frozen=True)
+    stage: str
+    version: int
+    key: str
+    settings: dict[str, Any]
+    runtime: dict[str, Any] = Field(default_factory=dict)
+    parents: list[ArtifactRef] = Field(default_factory=list)
+    models: list[dict[str, Any]] = Field(default_factory=list)
+    prompts: list[dict[str, Any]] = Field(default_factory=list)
+
+    def parent(self, stage: str) -> ArtifactRef:
+        return next(p for p in self.parents if p.stage == stage)
+
+
+def make_plan(
+    stage: str,
+    version: int,
+    settings: dict[str, Any],
+    parents: list[ArtifactRef] = (),
+    models: list[dict[str, Any]] = (),
+    prompts: list[dict[str, Any]] = (),
+    runtime: dict[str, Any] | None = None,
+) -> StagePlan:
+    identity = {
+        "stage": stage,
+        "version": version,
+        "settings": settings,
+        "parents": sorted(f"{p.stage}/{p.key}" for p in parents),
+        "models": sorted(f"{m['role']}={m['fingerprint']}" for m in models),
+        "prompts": sorted(f"{p['prompt_id']}={p['sha256']}" for p in prompts),
+    }
+    return StagePlan(
+        stage=stage,
+        version=version,
+        key=stable_hash(identity, 20),
+        settings=settings,
+        runtime=runtime or {},
+        parents=list(parents),
+        models=list(models),
+        prompts=list(prompts),
+    )
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Who ran a stage: recorded in manifests, never part of a key."""
+
+    run_id: str | None = None
+    iteration: int = 1
+    flow_run_id: str | None = None
+    task_run_id: str | None = None
+
+
+def package_versions() -> dict[str, str]:
+    found = {}
+    for name in _PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def execute(
+    plan: StagePlan,
+    store: ArtifactStore,
+    run: RunInfo,
+    compute: Callable[[ArtifactWriter], dict[str, Any] | None],
+    log: Callable[[str], None] = print,
+) -> ArtifactRef:
+    """Return the artifact at once if it exists and verifies; else compute it and write the manifest last.
+
+    `compute` writes tables through the writer and returns extra manifest fields (drops, thresholds, metrics).
+    A SelftrainError (a user's mistake) removes the folder; any other failure keeps finished shards so a
+    restart resumes.
+    """
+    if store.is_complete(plan.stage, plan.key):
+        bad = store.verify(plan.stage, plan.key)
+        if not bad:
+            log(f"{plan.stage}: cache hit {plan.key}")
+            return store.ref(plan.stage, plan.key)
+        log(f"{plan.stage}: {plan.key} has corrupt files {bad}; recomputing")
+        store.delete(plan.stage, plan.key)
+    writer = ArtifactWriter(store, plan.stage, plan.key)
+    start = time.perf_counter()
+    try:
+        extra = compute(writer) or {}
+    except SelftrainError:
+        writer.abort()
+        raise
+    manifest = {
+        "stage_version": plan.version,
+        "config": plan.settings,
+        "runtime_config": plan.runtime,
+        "parents": [p.model_dump() for p in plan.parents],
+        "run": {
+            "run_id": run.run_id,
+            "iteration": run.iteration,
+            "flow_run_id": run.flow_run_id,
+            "task_run_id": run.task_run_id,
+        },
+        "models": plan.models,
+        "prompts": plan.prompts,
+        "packages": package_versions(),
+        "seconds": round(time.perf_counter() - start, 2),
+        **extra,
+    }
+    ref = writer.commit(manifest)
+    log(f"{plan.stage}: wrote {ref.uri} in {manifest['seconds']} s")
+    return ref

@@ -1,0 +1,160 @@
+"""Stage questions: chunks -> questions (question_id, chunk_id, doc_id, split, question, title, generator, prompt_id).
+
+The policy model writes questions from a prompt template. Filters run in order and the first that fails names
+the reason; rejected rows are kept in the `rejected` table: empty, not_a_question, too_short, too_long,
+meta_question (asks about "the passage" rather than the world), near_duplicate (word-set Jaccard with a kept
+question reaches the threshold).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+from tqdm.auto import tqdm
+
+from selftrain_core.backends.base import ChatRequest
+from selftrain_core.backends.loading import open_backend
+from selftrain_core.config import QuestionsConfig, RunConfig, result_settings
+from selftrain_core.hashing import derive_seed, stable_hash
+from selftrain_core.models.resolve import resolve_model
+from selftrain_core.prompts import load_prompt
+from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
+from selftrain_core.store import ArtifactRef, ArtifactStore
+
+STAGE, VERSION = "questions", 1
+
+SCHEMA = pa.schema(
+    [
+        ("question_id", pa.string()),
+        ("chunk_id", pa.string()),
+        ("doc_id", pa.string()),
+        ("split", pa.string()),
+        ("title", pa.string()),
+        ("question", pa.string()),
+        ("raw_output", pa.string()),
+        ("generator", pa.string()),
+        ("prompt_id", pa.string()),
+    ]
+)
+REJECTED_SCHEMA = SCHEMA.append(pa.field("reason", pa.string()))
+
+_META = re.compile(r"\b(passage|text|article|paragraph|excerpt|document|author|this (essay|summary|section))\b", re.I)
+_PREFIX = re.compile(r"^\s*(question\s*\d*\s*[:.)-]|q\s*[:.)-]|\d+\s*[.)-]|[-*•])\s*", re.I)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def extract_question(raw: str) -> str:
+    """The first line that holds a question mark, cut after it, without a 'Question:' label or quotes."""
+    for line in raw.splitlines():
+        if "?" in line:
+            line = _PREFIX.sub("", line.strip())
+            return line[: line.index("?") + 1].strip().strip("\"'“”*").strip() or ""
+    return _PREFIX.sub("", raw.strip().splitlines()[0]).strip() if raw.strip() else ""
+
+
+def words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+def reject_reason(question: str, kept: list[set[str]], cfg: QuestionsConfig) -> str | None:
+    if not question:
+        return "empty"
+    if not question.endswith("?"):
+        return "not_a_question"
+    n_words = len(question.split())
+    if n_words < cfg.min_words:
+        return "too_short"
+    if n_words > cfg.max_words:
+        return "too_long"
+    if _META.search(question):
+        return "meta_question"
+    mine = words(question)
+    for other in kept:
+        if mine and len(mine & other) / len(mine | other) >= cfg.near_duplicate_jaccard:
+            return "near_duplicate"
+    return None
+
+
+def plan(cfg: RunConfig, chunks: ArtifactRef) -> StagePlan:
+    model = resolve_model(cfg.model.name, cfg.model.revision)
+    settings = {"questions": result_settings(cfg.questions), "seed": cfg.seed, "dtype": cfg.model.dtype}
+    prompt = load_prompt(cfg.questions.prompt)
+    return make_plan(
+        STAGE,
+        VERSION,
+        settings,
+        [chunks],
+        [model.manifest_entry("generator")],
+        [prompt.manifest_entry()],
+        runtime={"batch_size": cfg.questions.batch_size, "device": cfg.model.device},
+    )
+
+
+def build_requests(cfg: RunConfig, chunks: list[dict[str, Any]]) -> list[ChatRequest]:
+    prompt, q = load_prompt(cfg.questions.prompt), cfg.questions
+    return [
+        ChatRequest(
+            request_id=chunk["chunk_id"],
+            messages=prompt.messages(title=chunk["title"], passage=chunk["text"]),
+            n=q.questions_per_chunk,
+            temperature=q.temperature,
+            top_p=q.top_p,
+            max_tokens=q.max_new_tokens,
+            seed=derive_seed(cfg.seed, "questions", chunk["chunk_id"]),
+        )
+        for chunk in chunks
+    ]
+
+
+def run(
+    cfg: RunConfig,
+    plan: StagePlan,
+    store: ArtifactStore,
+    run_info: RunInfo,
+    log: Callable[[str], None] = print,
+) -> ArtifactRef:
+    def compute(writer):
+        chunks = store.read_rows(plan.parent("chunk"))
+        model = resolve_model(cfg.model.name, cfg.model.revision)
+        with tqdm(total=len(chunks), desc="questions", unit="chunk") as bar:
+            backend = open_backend(
+                cfg.questions.backend,
+                model,
+                cfg.model.dtype,
+                cfg.model.device,
+                cfg.questions.batch_size,
+                None,
+                bar.update,
+            )
+            results = backend.generate(build_requests(cfg, chunks))
+        kept, rejected, kept_words = [], [], []
+        for chunk, result in zip(chunks, results, strict=True):
+            for index, completion in enumerate(result.completions):
+                question = extract_question(completion.text)
+                row = {
+                    "question_id": "q-" + stable_hash([plan.key, chunk["chunk_id"], index]),
+                    "chunk_id": chunk["chunk_id"],
+                    "doc_id": chunk["doc_id"],
+                    "split": chunk["split"],
+                    "title": chunk["title"],
+                    "question": question,
+                    "raw_output": completion.text,
+                    "generator": f"{backend.name}:{model.name}",
+                    "prompt_id": cfg.questions.prompt,
+                }
+                reason = reject_reason(question, kept_words, cfg.questions)
+                if reason:
+                    rejected.append({**row, "reason": reason})
+                else:
+                    kept.append(row)
+                    kept_words.append(words(question))
+        writer.write_table("data", pa.Table.from_pylist(kept, schema=SCHEMA))
+        writer.write_table("rejected", pa.Table.from_pylist(rejected, schema=REJECTED_SCHEMA))
+        splits = dict(Counter(r["split"] for r in kept))
+        return {"drops": dict(Counter(r["reason"] for r in rejected)), "splits": splits}
+
+    return execute(plan, store, run_info, compute, log)

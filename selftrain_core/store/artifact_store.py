@@ -1,0 +1,125 @@
+"""Where artifacts live and how they are read and verified.
+
+Layout: `<root>/<stage>/<key>/` holds `<table>-<shard>.parquet` files (plus any other files a stage writes,
+e.g. an adapter) and `manifest.json`, which is written last: a folder without a manifest is work in progress,
+never an artifact. Loading verifies each file against the sha256 recorded in the manifest.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict
+
+from selftrain_core.errors import ArtifactNotFoundError, CorruptArtifactError
+from selftrain_core.hashing import bytes_sha256
+
+MANIFEST = "manifest.json"
+
+
+class ArtifactRef(BaseModel):
+    """A small, JSON-serialisable pointer to an artifact: what Prefect tasks return and cache."""
+
+    model_config = ConfigDict(frozen=True)
+    stage: str
+    key: str
+    uri: str
+
+
+class ArtifactStore:
+    def __init__(self, root: str):
+        self.url = root
+        self.fs, self.root = fsspec.core.url_to_fs(root)
+        self.root = self.root.rstrip("/")
+
+    # --- paths ---------------------------------------------------------------------------------------
+    def dir(self, stage: str, key: str) -> str:
+        return f"{self.root}/{stage}/{key}"
+
+    def uri(self, stage: str, key: str) -> str:
+        return self.fs.unstrip_protocol(self.dir(stage, key))
+
+    def ref(self, stage: str, key: str) -> ArtifactRef:
+        return ArtifactRef(stage=stage, key=key, uri=self.uri(stage, key))
+
+    # --- manifest ------------------------------------------------------------------------------------
+    def has_manifest(self, stage: str, key: str) -> bool:
+        return self.fs.exists(f"{self.dir(stage, key)}/{MANIFEST}")
+
+    def manifest(self, stage: str, key: str) -> dict[str, Any]:
+        path = f"{self.dir(stage, key)}/{MANIFEST}"
+        if not self.fs.exists(path):
+            raise ArtifactNotFoundError(f"no {stage} artifact with key {key} under {self.url}")
+        with self.fs.open(path, "r", encoding="utf-8") as handle:
+            return json.load(handle)
+
+    def is_complete(self, stage: str, key: str) -> bool:
+        """Cheap check: the manifest exists and every file it lists is present with the recorded size."""
+        if not self.has_manifest(stage, key):
+            return False
+        base = self.dir(stage, key)
+        try:
+            files = self.manifest(stage, key)["files"]
+            return all(self.fs.size(f"{base}/{rel}") == meta["bytes"] for rel, meta in files.items())
+        except (FileNotFoundError, KeyError, ValueError):
+            return False
+
+    def verify(self, stage: str, key: str) -> list[str]:
+        """Files whose sha256 differs from the manifest (empty list: the artifact is intact)."""
+        if not self.has_manifest(stage, key):
+            raise ArtifactNotFoundError(f"no {stage} artifact with key {key} under {self.url}")
+        base = self.dir(stage, key)
+        bad = []
+        for rel, meta in self.manifest(stage, key)["files"].items():
+            path = f"{base}/{rel}"
+            if not self.fs.exists(path) or bytes_sha256(self.fs.cat_file(path)) != meta["sha256"]:
+                bad.append(rel)
+        return bad
+
+    # --- tables --------------------------------------------------------------------------------------
+    def read_table(self, ref: ArtifactRef | tuple[str, str], table: str = "data") -> pa.Table:
+        """All shards of `table`, in shard order, each checked against its manifest checksum."""
+        stage, key = (ref.stage, ref.key) if isinstance(ref, ArtifactRef) else ref
+        manifest = self.manifest(stage, key)
+        shards = manifest["tables"].get(table)
+        if shards is None:
+            raise ArtifactNotFoundError(f"{stage}/{key} has no table {table!r}; tables: {sorted(manifest['tables'])}")
+        parts = []
+        for rel in shards:
+            data = self.fs.cat_file(f"{self.dir(stage, key)}/{rel}")
+            if bytes_sha256(data) != manifest["files"][rel]["sha256"]:
+                raise CorruptArtifactError(f"{stage}/{key}/{rel} does not match its checksum; delete and recompute")
+            parts.append(pq.read_table(io.BytesIO(data)))
+        if not parts:
+            return pa.Table.from_pylist([], schema=pa.schema([]))
+        return pa.concat_tables(parts)
+
+    def read_rows(self, ref: ArtifactRef | tuple[str, str], table: str = "data") -> list[dict[str, Any]]:
+        return self.read_table(ref, table).to_pylist()
+
+    # --- listing and removal -------------------------------------------------------------------------
+    def list(self, stage: str | None = None) -> list[dict[str, Any]]:
+        """Manifests of all complete artifacts (optionally of one stage), newest first."""
+        stages = [stage] if stage else [p.rsplit("/", 1)[-1] for p in self._ls(self.root)]
+        found = []
+        for name in stages:
+            for path in self._ls(f"{self.root}/{name}"):
+                key = path.rsplit("/", 1)[-1]
+                if self.has_manifest(name, key):
+                    found.append(self.manifest(name, key))
+        return sorted(found, key=lambda m: m.get("created_at", ""), reverse=True)
+
+    def _ls(self, path: str) -> list[str]:
+        if not self.fs.exists(path):
+            return []
+        return [e["name"] for e in self.fs.ls(path, detail=True) if e["type"] == "directory"]
+
+    def delete(self, stage: str, key: str) -> None:
+        path = self.dir(stage, key)
+        if self.fs.exists(path):
+            self.fs.rm(path, recursive=True)

@@ -1,0 +1,162 @@
+"""Writing one artifact: atomic shard writes with completion markers, other files, and the manifest last.
+
+A long stage writes its table in shards. Each shard is written to a temporary name and renamed, then a small
+marker (`_progress/<table>-<index>.json`, holding the shard's sha256) records it as done. A restarted stage asks
+`done_shards()` and skips verified ones, so a crash loses at most the shard in flight. `commit()` writes
+`manifest.json` last; `abort()` removes the folder so a user error leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from selftrain_core.hashing import bytes_sha256, file_sha256
+from selftrain_core.store.artifact_store import MANIFEST, ArtifactRef, ArtifactStore
+
+PROGRESS = "_progress"
+
+
+def table_to_parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+class ArtifactWriter:
+    def __init__(self, store: ArtifactStore, stage: str, key: str):
+        self.store, self.stage, self.key = store, stage, key
+        self.base = store.dir(stage, key)
+        self.fs = store.fs
+        self._files: dict[str, dict[str, Any]] = {}
+        self._schemas: dict[str, str] = {}
+        self.fs.makedirs(self.base, exist_ok=True)
+
+    # --- low level -----------------------------------------------------------------------------------
+    def _atomic_write(self, rel: str, data: bytes) -> None:
+        final = f"{self.base}/{rel}"
+        parent = final.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+        self.fs.pipe_file(tmp, data)
+        self.fs.mv(tmp, final)
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        self._atomic_write(rel, data)
+        self._files[rel] = {"sha256": bytes_sha256(data), "bytes": len(data)}
+
+    # --- shards --------------------------------------------------------------------------------------
+    @staticmethod
+    def shard_name(table: str, index: int) -> str:
+        return f"{table}-{index:05d}.parquet"
+
+    def done_shards(self, table: str) -> dict[int, dict[str, Any]]:
+        """Shards of `table` finished by an earlier attempt whose bytes still match their marker."""
+        done = {}
+        folder = f"{self.base}/{PROGRESS}"
+        if not self.fs.exists(folder):
+            return done
+        for path in sorted(self.fs.ls(folder, detail=False)):
+            name = path.rsplit("/", 1)[-1]
+            if not (name.startswith(f"{table}-") and name.endswith(".json")):
+                continue
+            marker = json.loads(self.fs.cat_file(path))
+            shard_path = f"{self.base}/{marker['file']}"
+            if self.fs.exists(shard_path) and bytes_sha256(self.fs.cat_file(shard_path)) == marker["sha256"]:
+                done[marker["index"]] = marker
+        return done
+
+    def write_shard(self, table: str, index: int, rows: pa.Table, meta: dict[str, Any] | None = None) -> None:
+        data = table_to_parquet_bytes(rows)
+        rel = self.shard_name(table, index)
+        self._atomic_write(rel, data)
+        marker = {
+            "file": rel,
+            "index": index,
+            "sha256": bytes_sha256(data),
+            "bytes": len(data),
+            "rows": rows.num_rows,
+            "meta": meta or {},
+        }
+        self._atomic_write(f"{PROGRESS}/{table}-{index:05d}.json", json.dumps(marker).encode())
+
+    def discard_shard(self, table: str, index: int) -> None:
+        """Forget a finished shard (e.g. one planned with another shard size)."""
+        for rel in (f"{PROGRESS}/{table}-{index:05d}.json", self.shard_name(table, index)):
+            if self.fs.exists(f"{self.base}/{rel}"):
+                self.fs.rm(f"{self.base}/{rel}")
+
+    def write_table(self, table: str, rows: pa.Table) -> None:
+        """A whole (small) table as its single shard."""
+        self.write_shard(table, 0, rows)
+
+    def read_shard(self, table: str, index: int) -> pa.Table:
+        return pq.read_table(io.BytesIO(self.fs.cat_file(f"{self.base}/{self.shard_name(table, index)}")))
+
+    # --- folders written by other libraries (adapters, model cards) ------------------------------------
+    @contextmanager
+    def local_dir(self, rel: str) -> Iterator[str]:
+        """A local folder to write into; its files become part of the artifact when the block ends."""
+        tmp = tempfile.mkdtemp(prefix="selftrain-")
+        try:
+            yield tmp
+            for dirpath, _, filenames in os.walk(tmp):
+                for filename in sorted(filenames):
+                    local = os.path.join(dirpath, filename)
+                    sub = os.path.relpath(local, tmp).replace(os.sep, "/")
+                    target = f"{rel}/{sub}"
+                    self.fs.makedirs(f"{self.base}/{target}".rsplit("/", 1)[0], exist_ok=True)
+                    self.fs.put_file(local, f"{self.base}/{target}")
+                    self._files[target] = {"sha256": file_sha256(local), "bytes": os.path.getsize(local)}
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def local_path(self, rel: str) -> str:
+        """Local path of a file in this artifact (local filesystems only), e.g. for loading an adapter."""
+        return f"{self.base}/{rel}"
+
+    # --- finish --------------------------------------------------------------------------------------
+    def commit(self, manifest: dict[str, Any]) -> ArtifactRef:
+        """Record shards and files, then write manifest.json last. Returns the artifact's ref."""
+        tables: dict[str, list[str]] = {}
+        rows: dict[str, int] = {}
+        folder = f"{self.base}/{PROGRESS}"
+        markers = sorted(self.fs.ls(folder, detail=False)) if self.fs.exists(folder) else []
+        for path in markers:
+            marker = json.loads(self.fs.cat_file(path))
+            table = marker["file"].rsplit("-", 1)[0]
+            tables.setdefault(table, []).append(marker["file"])
+            rows[table] = rows.get(table, 0) + marker["rows"]
+            self._files[marker["file"]] = {"sha256": marker["sha256"], "bytes": marker["bytes"]}
+        for table, files in tables.items():
+            files.sort()
+            self._schemas[table] = str(self.read_shard(table, 0).schema) if files else ""
+        full = {
+            "stage": self.stage,
+            "key": self.key,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **manifest,
+            "tables": tables,
+            "row_counts": rows,
+            "schemas": self._schemas,
+            "files": dict(sorted(self._files.items())),
+        }
+        if markers:
+            self.fs.rm(folder, recursive=True)
+        self._atomic_write(MANIFEST, json.dumps(full, indent=2, default=str).encode("utf-8"))
+        return self.store.ref(self.stage, self.key)
+
+    def abort(self) -> None:
+        """Remove everything written (a user error must leave no partial artifact)."""
+        self.store.delete(self.stage, self.key)

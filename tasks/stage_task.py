@@ -1,0 +1,93 @@
+"""What every stage task shares: the cache key (the artifact key, never the run id), run info from Prefect's
+runtime for the manifest, and the Prefect artifacts a person looks at (summary and sample rows)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.context import TaskRunContext
+from prefect.runtime import flow_run, task_run
+
+from selftrain_core.config import RunConfig
+from selftrain_core.stages.base import RunInfo, StagePlan
+from selftrain_core.store import ArtifactRef, ArtifactStore
+
+StageRun = Callable[..., ArtifactRef]  # selftrain_core.stages.<stage>.run
+
+
+def artifact_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """The stage's artifact key: same settings, parents, models and prompts -> same key, in any flow run."""
+    plan: StagePlan = parameters["plan"]
+    return f"selftrain-{plan.stage}-{plan.key}"
+
+
+STAGE_TASK_OPTIONS: dict[str, Any] = {
+    "cache_key_fn": artifact_cache_key,
+    "persist_result": True,
+    "result_serializer": "json",  # no pickle anywhere: the result is a small ArtifactRef
+}
+
+
+def current_run_info(cfg: RunConfig) -> RunInfo:
+    root = flow_run.root_flow_run_id if hasattr(flow_run, "root_flow_run_id") else None
+    return RunInfo(
+        run_id=str(root or flow_run.id) if flow_run.id else None,
+        iteration=cfg.iteration,
+        flow_run_id=str(flow_run.id) if flow_run.id else None,
+        task_run_id=str(task_run.id) if task_run.id else None,
+    )
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):
+        if value and isinstance(value[0], dict) and "content" in value[0]:
+            value = value[-1]["content"]
+        else:
+            return f"[{len(value)} items]"
+    if isinstance(value, str) and len(value) > 120:
+        return value[:117] + "..."
+    return value
+
+
+def summary_markdown(manifest: dict[str, Any]) -> str:
+    lines = [
+        f"# {manifest['stage']} `{manifest['key']}`",
+        "",
+        f"- rows: {json.dumps(manifest.get('row_counts', {}))}",
+        f"- drops by reason: {json.dumps(manifest.get('drops', {}))}",
+        f"- seconds: {manifest.get('seconds')}",
+        f"- parents: {', '.join(p['stage'] + '/' + p['key'] for p in manifest.get('parents', [])) or 'none'}",
+    ]
+    for field in ("thresholds", "splits", "labels", "final_metrics"):
+        if manifest.get(field):
+            lines.append(f"- {field}: {json.dumps(manifest[field])}")
+    return "\n".join(lines)
+
+
+def publish(store: ArtifactStore, ref: ArtifactRef) -> None:
+    """A markdown summary and a table of sample rows, as Prefect artifacts of this task run."""
+    manifest = store.manifest(ref.stage, ref.key)
+    create_markdown_artifact(
+        summary_markdown(manifest), key=f"{ref.stage}-summary", description=f"{ref.stage} artifact {ref.uri}"
+    )
+    table = "metrics" if ref.stage == "evaluate" else "data"
+    if table in manifest.get("tables", {}):
+        rows = store.read_table(ref, table).slice(0, 10).to_pylist()
+        if rows:
+            create_table_artifact(
+                [{k: _cell(v) for k, v in row.items()} for row in rows],
+                key=f"{ref.stage}-sample",
+                description=f"first rows of {ref.stage}/{ref.key}",
+            )
+
+
+def run_stage(stage_run: StageRun, plan: StagePlan, cfg: RunConfig) -> ArtifactRef:
+    store = ArtifactStore(cfg.artifact_root)
+    logger = get_run_logger()
+    ref = stage_run(cfg, plan, store, current_run_info(cfg), logger.info)
+    publish(store, ref)
+    return ref
