@@ -151,6 +151,20 @@ class ChunkConfig(StrictModel):
         return self
 
 
+QUESTION_FILTERS = (
+    "empty",
+    "not_a_question",
+    "too_short",
+    "too_long",
+    "meta_question",
+    "missing_subject",
+    "near_duplicate",
+)
+QuestionFilter = Literal[
+    "empty", "not_a_question", "too_short", "too_long", "meta_question", "missing_subject", "near_duplicate"
+]
+
+
 class QuestionsConfig(StrictModel):
     backend: Literal["hf"] = Field("hf", description="Generation backend that writes questions.")
     prompt: str = Field("question_writer", description="Prompt template id (a file in selftrain_core/prompts).")
@@ -160,6 +174,11 @@ class QuestionsConfig(StrictModel):
     max_new_tokens: int = Field(48, gt=0, description="Longest question, in tokens.")
     min_words: int = Field(4, ge=1, description="Reject questions with fewer words.")
     max_words: int = Field(40, ge=1, description="Reject questions with more words.")
+    filters: list[QuestionFilter] = Field(
+        default_factory=lambda: list(QUESTION_FILTERS),
+        description="Filters a question must pass, in this order; a failing question is kept as rejected with the "
+        "filter's name as reason. missing_subject: names no word of the document's title, so it needs the document.",
+    )
     near_duplicate_jaccard: float = Field(
         0.8,
         gt=0.0,

@@ -2,7 +2,8 @@
 
 The policy model writes questions from a prompt template. Filters run in order and the first that fails names
 the reason; rejected rows are kept in the `rejected` table: empty, not_a_question, too_short, too_long,
-meta_question (asks about "the passage" rather than the world), near_duplicate (word-set Jaccard with a kept
+meta_question (asks about "the passage" rather than the world), missing_subject (names nothing of
+the document's title, so it cannot stand without the document), near_duplicate (word-set Jaccard with a kept
 question reaches the threshold).
 """
 
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 
 from selftrain_core.backends.base import ChatRequest
 from selftrain_core.backends.loading import open_backend
-from selftrain_core.config import QuestionsConfig, RunConfig, result_settings
+from selftrain_core.config import QUESTION_FILTERS, QuestionsConfig, RunConfig, result_settings
 from selftrain_core.hashing import derive_seed, stable_hash
 from selftrain_core.models.resolve import resolve_model
 from selftrain_core.prompts import load_prompt
@@ -42,7 +43,9 @@ SCHEMA = pa.schema(
 )
 REJECTED_SCHEMA = SCHEMA.append(pa.field("reason", pa.string()))
 
-_META = re.compile(r"\b(passage|text|article|paragraph|excerpt|document|author|this (essay|summary|section))\b", re.I)
+_META = re.compile(
+    r"\b(passage|text|article|paragraph|excerpt|document|author|this (essay|summary|section|question))\b", re.I
+)
 _PREFIX = re.compile(r"^\s*(question\s*\d*\s*[:.)-]|q\s*[:.)-]|\d+\s*[.)-]|[-*•])\s*", re.I)
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -60,23 +63,24 @@ def words(text: str) -> set[str]:
     return set(_WORD.findall(text.lower()))
 
 
-def reject_reason(question: str, kept: list[set[str]], cfg: QuestionsConfig) -> str | None:
-    if not question:
-        return "empty"
-    if not question.endswith("?"):
-        return "not_a_question"
-    n_words = len(question.split())
-    if n_words < cfg.min_words:
-        return "too_short"
-    if n_words > cfg.max_words:
-        return "too_long"
-    if _META.search(question):
-        return "meta_question"
-    mine = words(question)
-    for other in kept:
-        if mine and len(mine & other) / len(mine | other) >= cfg.near_duplicate_jaccard:
-            return "near_duplicate"
-    return None
+_STOPWORDS = {"a", "an", "the", "of", "and", "in", "on", "for", "to", "de", "la", "le", "von", "van"}
+
+
+def reject_reason(question: str, kept: list[set[str]], cfg: QuestionsConfig, title: str = "") -> str | None:
+    """The first configured filter the question fails, or None to keep it."""
+    mine, subject = words(question), words(title) - _STOPWORDS
+    checks = {
+        "empty": lambda: not question,
+        "not_a_question": lambda: not question.endswith("?"),
+        "too_short": lambda: len(question.split()) < cfg.min_words,
+        "too_long": lambda: len(question.split()) > cfg.max_words,
+        "meta_question": lambda: bool(_META.search(question)),
+        "missing_subject": lambda: bool(subject) and not subject & mine,
+        "near_duplicate": lambda: any(
+            mine and len(mine & other) / len(mine | other) >= cfg.near_duplicate_jaccard for other in kept
+        ),
+    }
+    return next((name for name in QUESTION_FILTERS if name in cfg.filters and checks[name]()), None)
 
 
 def plan(cfg: RunConfig, chunks: ArtifactRef) -> StagePlan:
@@ -146,7 +150,7 @@ def run(
                     "generator": f"{backend.name}:{model.name}",
                     "prompt_id": cfg.questions.prompt,
                 }
-                reason = reject_reason(question, kept_words, cfg.questions)
+                reason = reject_reason(question, kept_words, cfg.questions, chunk["title"])
                 if reason:
                     rejected.append({**row, "reason": reason})
                 else:

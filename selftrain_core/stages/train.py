@@ -66,7 +66,7 @@ def dpo_config(cfg: RunConfig, output_dir: str, device: str):
     )
 
 
-def train_dpo(cfg: RunConfig, pairs: list[dict[str, Any]], output_dir: str):
+def train_dpo(cfg: RunConfig, pairs: list[dict[str, Any]], output_dir: str, callbacks: list | None = None):
     """Train and return (peft model, tokenizer, log history)."""
     import torch
     from datasets import Dataset
@@ -98,6 +98,7 @@ def train_dpo(cfg: RunConfig, pairs: list[dict[str, Any]], output_dir: str):
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=lora,
+        callbacks=callbacks,
     )
     trainer.train()
     return trainer.model, tokenizer, trainer.state.log_history

@@ -1,0 +1,86 @@
+"""Shared fixtures: tiny local models, a small local corpus and a RunConfig that uses them."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from tests.tiny_models import build_tiny_embedder, build_tiny_lm  # noqa: E402
+
+TOPICS = {
+    "Geography": [
+        (
+            "Paris",
+            "Paris is the capital and largest city of France. It lies on the Seine river in the north of the country.",
+        ),
+        ("Berlin", "Berlin is the capital and largest city of Germany. It has about 3.8 million inhabitants."),
+        ("Nile", "The Nile is a major river in northeastern Africa. It flows north into the Mediterranean Sea."),
+        ("Alps", "The Alps are the highest mountain range in Europe. Mont Blanc is their highest peak."),
+    ],
+    "Science": [
+        ("Oxygen", "Oxygen is a chemical element with symbol O and atomic number 8. It is essential for respiration."),
+        ("Gravity", "Gravity is the attraction between masses. Isaac Newton described it with his law of gravitation."),
+        ("Photosynthesis", "Photosynthesis is the process by which plants turn light into chemical energy in sugar."),
+        ("Electron", "The electron is a subatomic particle with a negative electric charge, discovered in 1897."),
+    ],
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> Path:
+    return build_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder(tmp_path_factory) -> Path:
+    return build_tiny_embedder(tmp_path_factory.mktemp("tiny-embedder"))
+
+
+@pytest.fixture(scope="session")
+def corpus_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "docs.jsonl"
+    rows = [
+        {"id": title.lower(), "title": title, "text": text, "category": category}
+        for category, docs in TOPICS.items()
+        for title, text in docs
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("SELFTRAIN_CACHE", str(tmp_path_factory.getbasetemp() / "selftrain-cache"))
+
+
+def tiny_config_data(tiny_lm: Path, tiny_embedder: Path, corpus: Path, root: Path) -> dict:
+    """A full RunConfig as a dict, sized for seconds: tiny models, 8 documents, K=2, 8-token answers."""
+    return {
+        "name": "tiny",
+        "artifact_root": str(root),
+        "model": {"name": str(tiny_lm), "device": "cpu"},
+        "embedder": {"name": str(tiny_embedder)},
+        "ingest": {"source": {"kind": "local", "path": str(corpus)}, "test_fraction": 0.25},
+        "chunk": {"max_tokens": 64, "overlap_tokens": 8, "min_tokens": 4},
+        # random weights write gibberish: no filters, so later stages have rows
+        "questions": {"temperature": 1.0, "max_new_tokens": 12, "filters": []},
+        "answers": {"num_samples": 2, "max_new_tokens": 8, "batch_size": 4, "shard_size": 2},
+        "curate": {"answerable_threshold": -1.0, "known_threshold": 2.0},
+        "train": {"num_epochs": 1, "batch_size": 2, "max_length": 128, "lora_r": 4, "lora_alpha": 8},
+        "evaluate": {"max_new_tokens": 8, "bootstrap_samples": 50},
+    }
+
+
+@pytest.fixture
+def tiny_config(tiny_lm, tiny_embedder, corpus_file, tmp_path):
+    from selftrain_core.config_loading import build_run_config
+
+    return build_run_config(tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts"))

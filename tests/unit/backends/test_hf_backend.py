@@ -1,0 +1,46 @@
+import pytest
+
+from selftrain_core.backends.base import ChatRequest
+from selftrain_core.backends.hf import HFBackend
+from selftrain_core.models.loading import load_causal_lm, load_tokenizer
+from selftrain_core.models.resolve import resolve_model
+
+
+@pytest.fixture(scope="module")
+def backend(tiny_lm):
+    model = resolve_model(str(tiny_lm))
+    return HFBackend(load_causal_lm(model, device="cpu"), load_tokenizer(model), batch_size=4)
+
+
+def _requests(seed=7, n=3):
+    return [
+        ChatRequest(f"r{i}", [{"role": "user", "content": text}], n=n, temperature=1.0, max_tokens=6, seed=seed + i)
+        for i, text in enumerate(["What is the capital of France?", "Who wrote the book?", "Paris"])
+    ]
+
+
+def test_same_requests_and_seeds_give_the_same_samples(backend):
+    first = backend.generate(_requests())
+    second = backend.generate(_requests())
+    assert [[c.text for c in r.completions] for r in first] == [[c.text for c in r.completions] for r in second]
+    other = backend.generate(_requests(seed=1000))
+    assert [[c.text for c in r.completions] for r in first] != [[c.text for c in r.completions] for r in other]
+
+
+def test_results_keep_request_order_with_n_samples_and_logprobs(backend):
+    results = backend.generate(_requests(n=3))
+    assert [r.request_id for r in results] == ["r0", "r1", "r2"]
+    for result in results:
+        assert len(result.completions) == 3 and result.prompt_tokens > 0
+        for completion in result.completions:
+            assert completion.finish_reason in {"stop", "length"}
+            assert 0 < completion.n_tokens <= 6 or completion.finish_reason == "stop"
+            assert all(lp <= 0.0 for lp in completion.token_logprobs)
+
+
+def test_greedy_ignores_the_seed(backend):
+    greedy = [
+        ChatRequest("g", [{"role": "user", "content": "Paris"}], temperature=0.0, max_tokens=5, seed=s) for s in (1, 2)
+    ]
+    a, b = backend.generate(greedy)
+    assert a.completions[0].text == b.completions[0].text

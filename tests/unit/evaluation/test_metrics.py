@@ -1,0 +1,26 @@
+import math
+
+import pytest
+
+from selftrain_core.evaluation.metrics import bootstrap_ci, containment, token_f1
+
+
+def test_token_f1_squad_style():
+    assert token_f1("The Eiffel Tower!", "eiffel tower") == 1.0
+    assert token_f1("Paris", "Lyon") == 0.0
+    assert token_f1("Paris France", "Paris") == pytest.approx(2 / 3)
+    assert token_f1("", "") == 1.0 and token_f1("x", "") == 0.0
+
+
+def test_containment():
+    assert containment("It is Paris, in France.", "Paris France") == 1.0
+    assert containment("Lyon", "Paris France") == 0.0
+
+
+def test_bootstrap_ci_brackets_the_mean_and_is_reproducible():
+    values = [0, 1] * 20
+    mean, low, high = bootstrap_ci(values, samples=500, seed=3)
+    assert mean == 0.5 and low < 0.5 < high
+    assert bootstrap_ci(values, samples=500, seed=3) == (mean, low, high)
+    assert bootstrap_ci([1.0] * 5) == (1.0, 1.0, 1.0)
+    assert all(math.isnan(v) for v in bootstrap_ci([]))

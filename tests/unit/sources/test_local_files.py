@@ -1,0 +1,96 @@
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from selftrain_core.config import LocalFilesSource, RunConfig
+from selftrain_core.errors import SourceError
+from selftrain_core.sources.local_files import read
+from selftrain_core.stages import ingest
+from selftrain_core.stages.base import RunInfo
+from selftrain_core.store import ArtifactStore
+
+
+def _jsonl(path, rows):
+    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_jsonl_rows_become_documents_with_stable_ids(tmp_path):
+    path = _jsonl(
+        tmp_path / "d.jsonl", [{"id": "a", "title": "A", "text": " alpha ", "category": "x"}, {"text": "beta"}]
+    )
+    docs = read(LocalFilesSource(path=str(path)))
+    assert [d["text"] for d in docs] == ["alpha", "beta"]
+    assert docs[0]["title"] == "A" and docs[0]["category"] == "x" and docs[1]["native_id"] == "line-2"
+    assert docs[0]["source_revision"].startswith("sha256:")
+    assert read(LocalFilesSource(path=str(path)))[0]["doc_id"] == docs[0]["doc_id"]
+
+
+def test_bad_json_line_is_reported_with_its_number(tmp_path):
+    path = _jsonl(tmp_path / "d.jsonl", [{"text": "ok"}, "{not json", {"text": "ok"}])
+    with pytest.raises(SourceError, match=r"line 2: not valid JSON"):
+        read(LocalFilesSource(path=str(path)))
+
+
+def test_non_utf8_file_is_named(tmp_path):
+    path = tmp_path / "latin.txt"
+    path.write_bytes("caf\xe9 au lait".encode("latin-1"))
+    with pytest.raises(SourceError, match=r"latin.txt is not valid UTF-8"):
+        read(LocalFilesSource(path=str(tmp_path)))
+
+
+def test_document_with_no_text_is_named(tmp_path):
+    path = _jsonl(tmp_path / "d.jsonl", [{"id": "a", "text": "fine"}, {"id": "empty-one", "text": "   "}])
+    with pytest.raises(SourceError, match="'empty-one'.*has no text"):
+        read(LocalFilesSource(path=str(path)))
+
+
+def test_missing_text_field_and_missing_path(tmp_path):
+    path = _jsonl(tmp_path / "d.jsonl", [{"body": "x"}])
+    with pytest.raises(SourceError, match="no 'text' field"):
+        read(LocalFilesSource(path=str(path)))
+    with pytest.raises(SourceError, match="does not exist"):
+        read(LocalFilesSource(path=str(tmp_path / "nope")))
+
+
+def test_parquet_and_text_folder(tmp_path):
+    pq.write_table(pa.Table.from_pylist([{"id": "p1", "title": "P", "text": "from parquet"}]), tmp_path / "a.parquet")
+    (tmp_path / "notes.md").write_text("# Notes\nfrom markdown", encoding="utf-8")
+    docs = read(LocalFilesSource(path=str(tmp_path)))
+    assert {d["text"] for d in docs} == {"from parquet", "# Notes\nfrom markdown"}
+    assert read(LocalFilesSource(path=str(tmp_path), max_documents=1))[0]["title"] == "P"
+
+
+def _ingest(tmp_path, source_path):
+    cfg = RunConfig(artifact_root=str(tmp_path / "art"), ingest={"source": {"kind": "local", "path": str(source_path)}})
+    store = ArtifactStore(cfg.artifact_root)
+    plan = ingest.plan(cfg)
+    return store, plan, lambda: ingest.run(cfg, plan, store, RunInfo(), log=lambda _: None)
+
+
+def test_empty_corpus_fails_and_leaves_no_artifact(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n\n", encoding="utf-8")
+    store, plan, run = _ingest(tmp_path, path)
+    with pytest.raises(SourceError, match="corpus is empty"):
+        run()
+    assert store.list() == [] and not (tmp_path / "art" / "ingest" / plan.key).exists()
+
+
+def test_bad_line_in_ingest_leaves_no_artifact(tmp_path):
+    path = _jsonl(tmp_path / "d.jsonl", [{"text": "ok"}, "[1, 2"])
+    store, plan, run = _ingest(tmp_path, path)
+    with pytest.raises(SourceError, match="line 2"):
+        run()
+    assert not (tmp_path / "art" / "ingest" / plan.key).exists()
+
+
+def test_split_is_by_document_and_stratified(tmp_path):
+    rows = [{"id": f"{c}{i}", "text": f"text {c}{i}", "category": c} for c in "ab" for i in range(8)]
+    store, plan, run = _ingest(tmp_path, _jsonl(tmp_path / "d.jsonl", rows))
+    docs = store.read_rows(run())
+    for category in "ab":
+        splits = [d["split"] for d in docs if d["category"] == category]
+        assert splits.count("test") == 2 and splits.count("train") == 6

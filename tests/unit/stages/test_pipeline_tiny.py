@@ -1,0 +1,142 @@
+"""The whole pipeline on tiny local models: artifacts, caching, keys, resume, training, lineage."""
+
+import pytest
+from transformers import TrainerCallback
+
+from selftrain_core.config_loading import build_run_config
+from selftrain_core.stages import answers, train
+from selftrain_core.stages.base import RunInfo
+from selftrain_core.store import ArtifactStore
+from selftrain_core.store.lineage import walk
+from tests.conftest import tiny_config_data
+from tests.pipeline import plan_keys, plan_of, run_pipeline
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_lm, tiny_embedder, corpus_file, tmp_path_factory):
+    data = tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path_factory.mktemp("run") / "artifacts")
+    cfg = build_run_config(data)
+    refs, _ = run_pipeline(cfg)
+    return cfg, data, refs
+
+
+def test_every_stage_writes_a_verified_artifact_with_lineage_columns(finished):
+    cfg, _, refs = finished
+    store = ArtifactStore(cfg.artifact_root)
+    for stage, ref in refs.items():
+        manifest = store.manifest(stage, ref.key)
+        assert store.verify(stage, ref.key) == [], stage
+        assert manifest["run"]["run_id"] == "test" and manifest["stage"] == stage
+        assert [p["key"] for p in manifest["parents"]] == [p.key for p in plan_of(stage, cfg, refs).parents]
+    pairs = store.read_rows(refs["curate"])
+    assert pairs, "thresholds in the tiny config keep every train question"
+    assert {m["role"] for p in pairs for m in p["prompt"] + p["chosen"] + p["rejected"]} == {"user", "assistant"}
+    answers_rows = store.read_rows(refs["answers"])
+    assert all(len(a["no_doc"]) == 2 == len(a["with_doc_logprobs"]) for a in answers_rows)
+    metrics = store.read_rows(refs["evaluate"], "metrics")
+    assert {m["model"] for m in metrics} == {"base", "trained", "trained-base"}
+    assert (store.fs.cat_file(f"{store.dir('evaluate', refs['evaluate'].key)}/report.md")).startswith(b"# Evaluation")
+    adapter_files = store.manifest("train", refs["train"].key)["files"]
+    assert {"adapter/adapter_model.safetensors", "adapter/adapter_config.json", "adapter/README.md"} <= set(
+        adapter_files
+    )
+
+
+def test_lineage_walks_from_pair_to_document(finished):
+    cfg, _, refs = finished
+    store = ArtifactStore(cfg.artifact_root)
+    pair = store.read_rows(refs["curate"])[0]
+    steps = walk(store, pair["pair_id"])
+    assert [s.stage for s in steps] == ["curate", "score", "answers", "questions", "chunk", "ingest"]
+    assert [s.key for s in steps] == [refs[s.stage].key for s in steps]
+    assert steps[0].extra["thresholds"] == {"answerable_threshold": -1.0, "known_threshold": 2.0}
+    chunk_step, doc_step = steps[-2], steps[-1]
+    doc = next(d for d in store.read_rows(refs["ingest"]) if d["doc_id"] == doc_step.row_id)
+    chunk = next(c for c in store.read_rows(refs["chunk"]) if c["chunk_id"] == chunk_step.row_id)
+    assert doc["text"][chunk_step.fields["char_start"] : chunk_step.fields["char_end"]] == chunk["text"]
+    assert doc_step.fields["source"].startswith("local:") and doc_step.fields["split"] == "train"
+
+
+def test_second_run_is_all_cache_hits(finished):
+    cfg, _, refs = finished
+    again, lines = run_pipeline(cfg)
+    assert again == refs
+    assert sum("cache hit" in line for line in lines) == 8
+
+
+def test_keys_change_only_below_the_changed_setting(finished):
+    _, data, refs = finished
+    base = plan_keys(build_run_config(data), refs)
+    assert base == {s: r.key for s, r in refs.items()}
+    threshold = plan_keys(build_run_config({**data, "curate": {**data["curate"], "known_threshold": 0.9}}), refs)
+    assert [s for s in base if base[s] != threshold[s]] == ["curate", "train", "evaluate"]
+    batch = {
+        **data,
+        "answers": {**data["answers"], "batch_size": 1, "shard_size": 5},
+        "evaluate": {**data["evaluate"], "batch_size": 2},
+    }
+    assert plan_keys(build_run_config(batch), refs) == base
+    sampling = plan_keys(build_run_config({**data, "answers": {**data["answers"], "temperature": 0.7}}), refs)
+    assert [s for s in base if base[s] != sampling[s]] == ["answers", "score", "curate", "train", "evaluate"]
+
+
+def test_answers_resume_after_a_crash_gives_identical_shards(finished, tmp_path, monkeypatch):
+    cfg, data, refs = finished
+    store_full = ArtifactStore(cfg.artifact_root)
+    crashed_cfg = build_run_config({**data, "artifact_root": str(tmp_path / "crashed")})
+    upstream, _ = run_pipeline(crashed_cfg, stop_after="questions")
+    plan = plan_of("answers", crashed_cfg, upstream)
+    assert plan.key == refs["answers"].key
+    store = ArtifactStore(crashed_cfg.artifact_root)
+
+    real_row = answers.answer_row
+    calls = {"n": 0}
+
+    def crash_in_second_shard(*args, **kwargs):  # shard_size is 2: the third row is in the second shard
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return real_row(*args, **kwargs)
+
+    monkeypatch.setattr(answers, "answer_row", crash_in_second_shard)
+    with pytest.raises(KeyboardInterrupt):
+        answers.run(crashed_cfg, plan, store, RunInfo(), log=lambda _: None)
+    monkeypatch.undo()
+    assert not store.has_manifest("answers", plan.key)
+    lines = []
+    answers.run(crashed_cfg, plan, store, RunInfo(), log=lines.append)
+    assert any("resuming, 1 of" in line for line in lines)
+    resumed, full = store.manifest("answers", plan.key), store_full.manifest("answers", plan.key)
+    assert resumed["files"] == full["files"], "same rows, same checksums as the uninterrupted run"
+
+
+def test_training_changes_every_trainable_parameter_and_adapter_reloads(finished, tmp_path):
+    import torch
+
+    cfg, _, refs = finished
+    pairs = ArtifactStore(cfg.artifact_root).read_rows(refs["curate"])
+    before = {}
+
+    class Snapshot(TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            before.update({n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad})
+
+    model, tokenizer, history = train.train_dpo(cfg, pairs, str(tmp_path / "out"), callbacks=[Snapshot()])
+    assert before and any("loss" in h for h in history)
+    for name, param in model.named_parameters():
+        if name in before:
+            assert not torch.equal(param.detach(), before[name]), f"{name} did not change"
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model.save_pretrained(tmp_path / "adapter")
+    base_path = train.resolve_model(cfg.model.name).path
+    reloaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_path), tmp_path / "adapter").eval()
+    ids = tokenizer("Paris is the capital", return_tensors="pt")
+    model.eval()
+    with torch.no_grad():
+        expected = model(**ids).logits
+        assert torch.allclose(reloaded(**ids).logits, expected, atol=1e-5)
+        merged = reloaded.merge_and_unload()
+        assert torch.allclose(merged(**ids).logits, expected, atol=1e-4)

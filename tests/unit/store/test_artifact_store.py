@@ -1,0 +1,137 @@
+import json
+
+import pyarrow as pa
+import pytest
+
+from selftrain_core.errors import CorruptArtifactError, SelftrainError, StageInputError
+from selftrain_core.stages.base import RunInfo, execute, make_plan
+from selftrain_core.store import ArtifactStore, ArtifactWriter
+
+
+def _table(n: int, offset: int = 0) -> pa.Table:
+    return pa.Table.from_pylist([{"id": f"row-{i}", "value": float(i)} for i in range(offset, offset + n)])
+
+
+def test_manifest_is_written_last_and_lists_checksums(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    writer = ArtifactWriter(store, "demo", "k1")
+    writer.write_shard("data", 0, _table(3))
+    writer.write_shard("data", 1, _table(2, 3))
+    assert not store.has_manifest("demo", "k1"), "no manifest before commit: work in progress, not an artifact"
+    assert not store.is_complete("demo", "k1")
+    ref = writer.commit({"note": "x"})
+    manifest = store.manifest("demo", "k1")
+    assert ref.key == "k1" and manifest["row_counts"] == {"data": 5}
+    assert manifest["tables"]["data"] == ["data-00000.parquet", "data-00001.parquet"]
+    assert set(manifest["files"]) == {"data-00000.parquet", "data-00001.parquet"}
+    assert store.read_table(ref).column("id").to_pylist() == [f"row-{i}" for i in range(5)]
+    assert store.verify("demo", "k1") == []
+    assert not (tmp_path / "demo" / "k1" / "_progress").exists()
+
+
+def test_corrupt_shard_is_detected(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    writer = ArtifactWriter(store, "demo", "k")
+    writer.write_table("data", _table(4))
+    ref = writer.commit({})
+    shard = tmp_path / "demo" / "k" / "data-00000.parquet"
+    data = bytearray(shard.read_bytes())
+    data[-20] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    assert store.verify("demo", "k") == ["data-00000.parquet"]
+    with pytest.raises(CorruptArtifactError, match="checksum"):
+        store.read_table(ref)
+
+
+def test_missing_file_makes_artifact_incomplete(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    writer = ArtifactWriter(store, "demo", "k")
+    writer.write_table("data", _table(1))
+    writer.commit({})
+    assert store.is_complete("demo", "k")
+    (tmp_path / "demo" / "k" / "data-00000.parquet").unlink()
+    assert not store.is_complete("demo", "k")
+
+
+def test_finished_shards_survive_a_crash_and_are_verified(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    first = ArtifactWriter(store, "demo", "k")
+    first.write_shard("data", 0, _table(2))
+    first.write_shard("data", 1, _table(2, 2))
+    # crash here: no commit. A second attempt sees both shards...
+    again = ArtifactWriter(store, "demo", "k")
+    assert sorted(again.done_shards("data")) == [0, 1]
+    # ...but not one whose bytes were damaged.
+    (tmp_path / "demo" / "k" / "data-00001.parquet").write_bytes(b"garbage")
+    assert sorted(again.done_shards("data")) == [0]
+
+
+def test_execute_caches_and_removes_partial_output_on_user_error(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    plan = make_plan("demo", 1, {"a": 1})
+    calls = []
+
+    def compute(writer):
+        calls.append(1)
+        writer.write_table("data", _table(2))
+        return {"drops": {"x": 1}}
+
+    ref = execute(plan, store, RunInfo(run_id="r1"), compute, log=lambda _: None)
+    again = execute(plan, store, RunInfo(run_id="r2"), compute, log=lambda _: None)
+    assert ref == again and len(calls) == 1, "second call is a cache hit"
+    manifest = store.manifest("demo", plan.key)
+    assert manifest["run"]["run_id"] == "r1" and manifest["drops"] == {"x": 1}
+    assert manifest["config"] == {"a": 1} and "packages" in manifest
+
+    bad_plan = make_plan("demo", 1, {"a": 2})
+
+    def failing(writer):
+        writer.write_table("data", _table(2))
+        raise StageInputError("nothing to do")
+
+    with pytest.raises(SelftrainError):
+        execute(bad_plan, store, RunInfo(), failing, log=lambda _: None)
+    assert not (tmp_path / "demo" / bad_plan.key).exists(), "a user error leaves no partial artifact"
+
+
+def test_corrupt_artifact_is_recomputed(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    plan = make_plan("demo", 1, {"a": 1})
+    calls = []
+
+    def compute(writer):
+        calls.append(1)
+        writer.write_table("data", _table(2))
+
+    execute(plan, store, RunInfo(), compute, log=lambda _: None)
+    shard = tmp_path / "demo" / plan.key / "data-00000.parquet"
+    shard.write_bytes(shard.read_bytes()[:-1] + b"\x00")
+    execute(plan, store, RunInfo(), compute, log=lambda _: None)
+    assert len(calls) == 2 and store.verify("demo", plan.key) == []
+
+
+def test_plan_key_depends_on_settings_parents_models_and_prompts(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    parent = store.ref("up", "abc")
+    base = make_plan(
+        "s", 1, {"x": 1}, [parent], [{"role": "m", "fingerprint": "f1"}], [{"prompt_id": "p", "sha256": "h"}]
+    )
+    same = make_plan(
+        "s",
+        1,
+        {"x": 1},
+        [parent],
+        [{"role": "m", "fingerprint": "f1"}],
+        [{"prompt_id": "p", "sha256": "h"}],
+        runtime={"batch_size": 99},
+    )
+    assert base.key == same.key, "runtime settings do not change the key"
+    variants = [
+        make_plan("s", 2, {"x": 1}, [parent], base.models, base.prompts),
+        make_plan("s", 1, {"x": 2}, [parent], base.models, base.prompts),
+        make_plan("s", 1, {"x": 1}, [store.ref("up", "abd")], base.models, base.prompts),
+        make_plan("s", 1, {"x": 1}, [parent], [{"role": "m", "fingerprint": "f2"}], base.prompts),
+        make_plan("s", 1, {"x": 1}, [parent], base.models, [{"prompt_id": "p", "sha256": "h2"}]),
+    ]
+    assert len({v.key for v in variants} | {base.key}) == 6
+    assert json.loads(base.model_dump_json())["key"] == base.key
