@@ -43,7 +43,7 @@ def print_run(store: ArtifactStore, refs: dict[str, ArtifactRef]) -> None:
         ref = refs["evaluate"]
         report = store.fs.cat_file(f"{store.dir(ref.stage, ref.key)}/report.md").decode("utf-8")
         console.print("\n[bold]Evaluation[/bold] (" + f"{ref.uri}/report.md):\n")
-        console.print(report, markup=False, highlight=False)
+        console.print(report, markup=False, highlight=False, soft_wrap=True)
 
 
 def print_lineage(steps: list[LineageStep]) -> None:
@@ -51,7 +51,7 @@ def print_lineage(steps: list[LineageStep]) -> None:
         pad = "  " * depth
         console.print(f"{pad}[bold]{step.stage}[/bold] {step.row_id}  (artifact {step.stage}/{step.key})")
         for name, value in step.fields.items():
-            console.print(f"{pad}  {name}: {_short(value)}", markup=False, highlight=False)
+            console.print(f"{pad}  {name}: {_short(value)}", markup=False, highlight=False, soft_wrap=True)
         for name, value in step.extra.items():
-            console.print(f"{pad}  {name}: {_short(value)}", markup=False, highlight=False)
-        console.print(f"{pad}  config: {_short(step.config, 160)}", markup=False, highlight=False)
+            console.print(f"{pad}  {name}: {_short(value)}", markup=False, highlight=False, soft_wrap=True)
+        console.print(f"{pad}  config: {_short(step.config, 160)}", markup=False, highlight=False, soft_wrap=True)

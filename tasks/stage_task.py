@@ -13,6 +13,7 @@ from prefect.context import TaskRunContext
 from prefect.runtime import flow_run, task_run
 
 from selftrain_core.config import RunConfig
+from selftrain_core.hashing import stable_hash
 from selftrain_core.stages.base import RunInfo, StagePlan
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
@@ -20,9 +21,13 @@ StageRun = Callable[..., ArtifactRef]  # selftrain_core.stages.<stage>.run
 
 
 def artifact_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    """The stage's artifact key: same settings, parents, models and prompts -> same key, in any flow run."""
+    """The stage's artifact key: same settings, parents, models and prompts -> same key, in any flow run.
+
+    The artifact root joins it because the cached result (an ArtifactRef) points into one root.
+    """
     plan: StagePlan = parameters["plan"]
-    return f"selftrain-{plan.stage}-{plan.key}"
+    root = stable_hash(ArtifactStore(parameters["cfg"].artifact_root).uri(plan.stage, plan.key), 8)
+    return f"selftrain-{plan.stage}-{plan.key}-{root}"
 
 
 STAGE_TASK_OPTIONS: dict[str, Any] = {

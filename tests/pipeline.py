@@ -42,7 +42,7 @@ def run_pipeline(cfg: RunConfig, stop_after: str = "evaluate", log=None) -> tupl
     return refs, lines
 
 
-def plan_keys(cfg: RunConfig, refs: dict[str, ArtifactRef]) -> dict[str, str]:
+def plan_keys(cfg: RunConfig) -> dict[str, str]:
     """Keys every stage would have under `cfg`, given the parents' keys it would compute."""
     store, fresh = ArtifactStore(cfg.artifact_root), {}
     for stage in STAGES:

@@ -32,6 +32,7 @@ class Completion:
     text: str
     token_logprobs: list[float] = field(default_factory=list)
     finish_reason: str = "stop"  # "stop" (end of turn) or "length" (hit max_tokens)
+    token_ids: list[int] = field(default_factory=list)
 
     @property
     def n_tokens(self) -> int:

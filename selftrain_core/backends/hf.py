@@ -1,8 +1,9 @@
 """transformers backend: batched `generate` with left padding, length-sorted batches and num_return_sequences.
 
-Token logprobs are the model's own (log-softmax of the raw logits, before temperature and top-p), gathered at
-the sampled tokens. Each generate call is seeded from the seeds of the requests in it; batches are formed
-deterministically from the request list, so the same requests give the same completions.
+Token logprobs are the model's own (log-softmax of the raw logits, before temperature and top-p), recorded for
+the sampled tokens by NucleusSampler, which also applies temperature and top-p. Each generate call is seeded
+from the seeds of the requests in it; batches are formed deterministically from the request list, so the same
+requests give the same completions.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+from transformers import LogitsProcessorList
 
 from selftrain_core.backends.base import ChatRequest, ChatResult, Completion
+from selftrain_core.backends.sampling import NucleusSampler
 from selftrain_core.hashing import derive_seed
 
 
@@ -56,29 +59,31 @@ class HFBackend:
         mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch])
         device = self.model.device
         sample = first.temperature > 0
-        kwargs = {"do_sample": False}
+        per_prompt = first.n if sample else 1  # greedy samples are identical: generate one, repeat it
+        # Temperature and top-p are applied by NucleusSampler, which also records each token's logprob.
+        sampler = NucleusSampler(first.temperature if sample else 0.0, first.top_p)
         if sample:
-            kwargs = {"do_sample": True, "temperature": first.temperature, "top_p": first.top_p, "top_k": 0}
             torch.manual_seed(derive_seed(*(requests[i].seed for i in batch)))
         out = self.model.generate(
             input_ids=ids.to(device),
             attention_mask=mask.to(device),
             max_new_tokens=first.max_tokens,
-            num_return_sequences=first.n,
+            num_return_sequences=per_prompt,
             eos_token_id=self.stop_ids,
             pad_token_id=pad,
-            return_dict_in_generate=True,
-            output_logits=True,
-            **kwargs,
+            do_sample=sample,
+            temperature=1.0,
+            top_p=1.0,
+            top_k=0,
+            logits_processor=LogitsProcessorList([sampler]),
         )
-        new_tokens = out.sequences[:, width:]
-        logprobs = torch.stack(out.logits, dim=1).float().log_softmax(-1)
-        chosen = logprobs.gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
+        new_tokens = out[:, width:]
+        chosen = sampler.token_logprobs(new_tokens[:, -1])
         results = {}
         for b, i in enumerate(batch):
             completions = []
             for s in range(first.n):
-                row = b * first.n + s
+                row = b * per_prompt + (s if sample else 0)
                 tokens = new_tokens[row].tolist()
                 length = len(tokens)
                 finish = "length"
@@ -87,7 +92,8 @@ class HFBackend:
                         length, finish = t, "stop"
                         break
                 text = self.tokenizer.decode(tokens[:length], skip_special_tokens=True).strip()
-                completions.append(Completion(text, [round(v, 5) for v in chosen[row, :length].tolist()], finish))
+                logprobs = [round(v, 5) for v in chosen[row, :length].tolist()]
+                completions.append(Completion(text, logprobs, finish, tokens[:length]))
             results[i] = ChatResult(requests[i].request_id, completions, len(encoded[i]))
         if self.progress is not None:
             self.progress(len(batch))

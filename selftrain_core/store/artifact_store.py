@@ -7,7 +7,6 @@ never an artifact. Loading verifies each file against the sha256 recorded in the
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
@@ -94,7 +93,7 @@ class ArtifactStore:
             data = self.fs.cat_file(f"{self.dir(stage, key)}/{rel}")
             if bytes_sha256(data) != manifest["files"][rel]["sha256"]:
                 raise CorruptArtifactError(f"{stage}/{key}/{rel} does not match its checksum; delete and recompute")
-            parts.append(pq.read_table(io.BytesIO(data)))
+            parts.append(pq.read_table(pa.BufferReader(data)))
         if not parts:
             return pa.Table.from_pylist([], schema=pa.schema([]))
         return pa.concat_tables(parts)

@@ -8,7 +8,6 @@ marker (`_progress/<table>-<index>.json`, holding the shard's sha256) records it
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -29,9 +28,9 @@ PROGRESS = "_progress"
 
 
 def table_to_parquet_bytes(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
+    sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
-    return sink.getvalue()
+    return sink.getvalue().to_pybytes()
 
 
 class ArtifactWriter:
@@ -102,7 +101,7 @@ class ArtifactWriter:
         self.write_shard(table, 0, rows)
 
     def read_shard(self, table: str, index: int) -> pa.Table:
-        return pq.read_table(io.BytesIO(self.fs.cat_file(f"{self.base}/{self.shard_name(table, index)}")))
+        return pq.read_table(pa.BufferReader(self.fs.cat_file(f"{self.base}/{self.shard_name(table, index)}")))
 
     # --- folders written by other libraries (adapters, model cards) ------------------------------------
     @contextmanager

@@ -44,3 +44,25 @@ def test_greedy_ignores_the_seed(backend):
     ]
     a, b = backend.generate(greedy)
     assert a.completions[0].text == b.completions[0].text
+
+
+def test_greedy_with_n_samples_repeats_the_greedy_answer(backend):
+    (result,) = backend.generate([ChatRequest("g", [{"role": "user", "content": "Paris"}], n=3, max_tokens=5)])
+    assert len(result.completions) == 3 and len({c.text for c in result.completions}) == 1
+
+
+def test_token_logprobs_are_the_models_own(backend):
+    import torch
+
+    request = ChatRequest(
+        "x", [{"role": "user", "content": "Who wrote the book?"}], n=2, temperature=1.0, top_p=0.9, max_tokens=5, seed=3
+    )
+    (result,) = backend.generate([request])
+    prompt = backend._prompt_ids(request)
+    for completion in result.completions:
+        tokens = completion.token_ids
+        assert len(tokens) == completion.n_tokens > 0
+        with torch.no_grad():
+            logits = backend.model(torch.tensor([prompt + tokens])).logits[0, len(prompt) - 1 : -1]
+        expected = logits.log_softmax(-1).gather(-1, torch.tensor(tokens).unsqueeze(-1)).squeeze(-1)
+        assert torch.allclose(torch.tensor(completion.token_logprobs), expected, atol=1e-3)

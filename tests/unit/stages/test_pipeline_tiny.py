@@ -66,17 +66,17 @@ def test_second_run_is_all_cache_hits(finished):
 
 def test_keys_change_only_below_the_changed_setting(finished):
     _, data, refs = finished
-    base = plan_keys(build_run_config(data), refs)
+    base = plan_keys(build_run_config(data))
     assert base == {s: r.key for s, r in refs.items()}
-    threshold = plan_keys(build_run_config({**data, "curate": {**data["curate"], "known_threshold": 0.9}}), refs)
+    threshold = plan_keys(build_run_config({**data, "curate": {**data["curate"], "known_threshold": 0.9}}))
     assert [s for s in base if base[s] != threshold[s]] == ["curate", "train", "evaluate"]
     batch = {
         **data,
         "answers": {**data["answers"], "batch_size": 1, "shard_size": 5},
         "evaluate": {**data["evaluate"], "batch_size": 2},
     }
-    assert plan_keys(build_run_config(batch), refs) == base
-    sampling = plan_keys(build_run_config({**data, "answers": {**data["answers"], "temperature": 0.7}}), refs)
+    assert plan_keys(build_run_config(batch)) == base
+    sampling = plan_keys(build_run_config({**data, "answers": {**data["answers"], "temperature": 0.7}}))
     assert [s for s in base if base[s] != sampling[s]] == ["answers", "score", "curate", "train", "evaluate"]
 
 

@@ -1,0 +1,89 @@
+"""The self-train flow under prefect_test_harness with the real offline SmolLM2, on a handful of documents."""
+
+import shutil
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.self_train import self_train
+from selftrain_core.config import STAGES
+from selftrain_core.config_loading import load_run_config
+from selftrain_core.store import ArtifactStore
+from selftrain_core.store.lineage import walk
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def harness():
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+def small_config(root):
+    return load_run_config(
+        None,
+        [
+            f"artifact_root={root}",
+            "ingest.source.categories=[Geography, Technology]",
+            "ingest.source.documents_per_category=4",
+            "ingest.test_fraction=0.25",
+            "questions.filters=[empty, not_a_question]",
+            "answers.num_samples=2",
+            "answers.max_new_tokens=24",
+            "answers.shard_size=3",
+            "curate.answerable_threshold=-1",
+            "curate.known_threshold=1.01",
+            "train.num_epochs=1",
+            "evaluate.max_new_tokens=24",
+            "evaluate.bootstrap_samples=100",
+        ],
+    )
+
+
+def task_states(flow_run_id) -> dict[str, str]:
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}
+
+
+def artifact_keys(flow_run_id) -> set[str]:
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return {a.key for a in found}
+
+
+def test_flow_runs_caches_and_recomputes_missing_files(harness, tmp_path):
+    cfg = small_config(tmp_path / "artifacts")
+    first = self_train(config=cfg, return_state=True)
+    refs = first.result()
+    assert list(refs) == list(STAGES)
+    store = ArtifactStore(cfg.artifact_root)
+    assert all(store.verify(s, r.key) == [] for s, r in refs.items())
+    states = task_states(first.state_details.flow_run_id)
+    assert set(states.values()) == {"Completed"}, states
+    assert {"answers-summary", "answers-sample", "evaluate-summary"} <= artifact_keys(first.state_details.flow_run_id)
+
+    pair = store.read_rows(refs["curate"])[0]["pair_id"]
+    assert [s.stage for s in walk(store, pair)][-1] == "ingest"
+
+    second = self_train(config=cfg, return_state=True)
+    assert second.result() == refs
+    states = task_states(second.state_details.flow_run_id)
+    assert set(states.values()) == {"Cached"}, states
+
+    shutil.rmtree(store.dir("evaluate", refs["evaluate"].key))
+    third = self_train(config=cfg, return_state=True)
+    assert third.result() == refs
+    states = task_states(third.state_details.flow_run_id)
+    assert states.pop("evaluate") == "Completed" and set(states.values()) == {"Cached"}
+    assert store.verify("evaluate", refs["evaluate"].key) == []
