@@ -1,9 +1,9 @@
-"""transformers backend: batched `generate` with left padding, length-sorted batches and num_return_sequences.
+"""transformers backend: a transformers causal LM decoded in length-sorted, left-padded batches.
 
-Token logprobs are the model's own (log-softmax of the raw logits, before temperature and top-p), recorded for
-the sampled tokens by NucleusSampler, which also applies temperature and top-p. Each generate call is seeded
-from the seeds of the requests in it; batches are formed deterministically from the request list, so the same
-requests give the same completions.
+Decoding (decoding.py) prefills each prompt once for its n samples, drops finished sequences from the batch,
+and gives each sample its own generator seeded from (request seed, sample index): the same request and seed give
+the same completions whatever else shares the batch. Token logprobs are the model's own (log-softmax of the raw
+logits, before temperature and top-p).
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-from transformers import LogitsProcessorList
 
 from selftrain_core.backends.base import ChatRequest, ChatResult, Completion
-from selftrain_core.backends.sampling import NucleusSampler
+from selftrain_core.backends.decoding import decode
 from selftrain_core.hashing import derive_seed
 
 
@@ -50,7 +49,6 @@ class HFBackend:
             results.update(self._run_batch(requests, encoded, batch))
         return [results[i] for i in range(len(requests))]
 
-    @torch.inference_mode()
     def _run_batch(self, requests, encoded, batch: list[int]) -> dict[int, ChatResult]:
         first = requests[batch[0]]
         width = max(len(encoded[i]) for i in batch)
@@ -59,41 +57,27 @@ class HFBackend:
         mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch])
         device = self.model.device
         sample = first.temperature > 0
-        per_prompt = first.n if sample else 1  # greedy samples are identical: generate one, repeat it
-        # Temperature and top-p are applied by NucleusSampler, which also records each token's logprob.
-        sampler = NucleusSampler(first.temperature if sample else 0.0, first.top_p)
-        if sample:
-            torch.manual_seed(derive_seed(*(requests[i].seed for i in batch)))
-        out = self.model.generate(
-            input_ids=ids.to(device),
-            attention_mask=mask.to(device),
-            max_new_tokens=first.max_tokens,
-            num_return_sequences=per_prompt,
-            eos_token_id=self.stop_ids,
-            pad_token_id=pad,
-            do_sample=sample,
-            temperature=1.0,
-            top_p=1.0,
-            top_k=0,
-            logits_processor=LogitsProcessorList([sampler]),
+        per_prompt = first.n if sample else 1  # greedy samples are identical: decode one, repeat it
+        seeds = [derive_seed(requests[i].seed, s) for i in batch for s in range(per_prompt)]
+        sequences = decode(
+            self.model,
+            ids.to(device),
+            mask.to(device),
+            per_prompt,
+            first.max_tokens,
+            first.temperature,
+            first.top_p,
+            seeds,
+            self.stop_ids,
         )
-        new_tokens = out[:, width:]
-        chosen = sampler.token_logprobs(new_tokens[:, -1])
         results = {}
         for b, i in enumerate(batch):
             completions = []
             for s in range(first.n):
-                row = b * per_prompt + (s if sample else 0)
-                tokens = new_tokens[row].tolist()
-                length = len(tokens)
-                finish = "length"
-                for t, token in enumerate(tokens):
-                    if token in self.stop_ids:
-                        length, finish = t, "stop"
-                        break
-                text = self.tokenizer.decode(tokens[:length], skip_special_tokens=True).strip()
-                logprobs = [round(v, 5) for v in chosen[row, :length].tolist()]
-                completions.append(Completion(text, logprobs, finish, tokens[:length]))
+                seq = sequences[b * per_prompt + (s if sample else 0)]
+                text = self.tokenizer.decode(seq.tokens, skip_special_tokens=True).strip()
+                logprobs = [round(v, 5) for v in seq.logprobs]
+                completions.append(Completion(text, logprobs, seq.finish_reason, list(seq.tokens)))
             results[i] = ChatResult(requests[i].request_id, completions, len(encoded[i]))
         if self.progress is not None:
             self.progress(len(batch))

@@ -24,7 +24,7 @@ from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
-STAGE, VERSION = "answers", 1
+STAGE, VERSION = "answers", 2
 ROLES = ("reference", "with_doc", "no_doc")
 
 _TEXTS = pa.list_(pa.string())

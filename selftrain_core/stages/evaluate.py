@@ -28,7 +28,7 @@ from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.score import open_scorer
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
-STAGE, VERSION = "evaluate", 1
+STAGE, VERSION = "evaluate", 2
 METRICS = ("f1", "containment", "hallucinated")
 
 ROW_SCHEMA = pa.schema(

@@ -26,7 +26,7 @@ from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
-STAGE, VERSION = "questions", 1
+STAGE, VERSION = "questions", 2
 
 SCHEMA = pa.schema(
     [

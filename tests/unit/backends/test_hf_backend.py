@@ -66,3 +66,28 @@ def test_token_logprobs_are_the_models_own(backend):
             logits = backend.model(torch.tensor([prompt + tokens])).logits[0, len(prompt) - 1 : -1]
         expected = logits.log_softmax(-1).gather(-1, torch.tensor(tokens).unsqueeze(-1)).squeeze(-1)
         assert torch.allclose(torch.tensor(completion.token_logprobs), expected, atol=1e-3)
+
+
+def test_greedy_decoding_matches_transformers_generate(backend):
+    import torch
+
+    prompts = ["What is the capital of France?", "Paris", "Who wrote the book? Answer in one sentence please."]
+    requests = [ChatRequest(f"g{i}", [{"role": "user", "content": p}], max_tokens=8) for i, p in enumerate(prompts)]
+    ours = backend.generate(requests)
+    for request, result in zip(requests, ours, strict=True):
+        ids = torch.tensor([backend._prompt_ids(request)])
+        out = backend.model.generate(
+            ids,
+            max_new_tokens=8,
+            do_sample=False,
+            eos_token_id=backend.stop_ids,
+            pad_token_id=backend.tokenizer.pad_token_id,
+        )
+        expected = [t for t in out[0, ids.shape[1] :].tolist() if t not in backend.stop_ids]
+        assert result.completions[0].token_ids == expected
+
+
+def test_a_sample_does_not_depend_on_its_batch(backend):
+    alone = backend.generate(_requests()[1:2])[0]
+    in_batch = backend.generate(_requests())[1]
+    assert [c.token_ids for c in alone.completions] == [c.token_ids for c in in_batch.completions]
