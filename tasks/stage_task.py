@@ -38,11 +38,12 @@ STAGE_TASK_OPTIONS: dict[str, Any] = {
 
 
 def current_run_info(cfg: RunConfig) -> RunInfo:
-    root = flow_run.root_flow_run_id if hasattr(flow_run, "root_flow_run_id") else None
+    """The self-train run id is the root flow run's id (the same for every stage of one run)."""
+    flow_run_id = flow_run.id
     return RunInfo(
-        run_id=str(root or flow_run.id) if flow_run.id else None,
+        run_id=str(flow_run.root_flow_run_id or flow_run_id) if flow_run_id else None,
         iteration=cfg.iteration,
-        flow_run_id=str(flow_run.id) if flow_run.id else None,
+        flow_run_id=str(flow_run_id) if flow_run_id else None,
         task_run_id=str(task_run.id) if task_run.id else None,
     )
 
