@@ -29,9 +29,10 @@ StageName = Literal["ingest", "chunk", "questions", "answers", "score", "curate"
 
 
 def run_task(task: Task, plan: StagePlan, cfg: RunConfig) -> ArtifactRef:
-    """Run a stage task; refresh Prefect's cache when the artifact is missing so a stale cache entry recomputes."""
-    missing = not ArtifactStore(cfg.artifact_root).is_complete(plan.stage, plan.key)
-    return task.with_options(refresh_cache=missing)(plan=plan, cfg=cfg)
+    """Run a stage task; refresh Prefect's cache when the artifact is missing or corrupt, so it recomputes."""
+    store = ArtifactStore(cfg.artifact_root)
+    intact = store.is_complete(plan.stage, plan.key) and not store.verify(plan.stage, plan.key)
+    return task.with_options(refresh_cache=not intact)(plan=plan, cfg=cfg)
 
 
 @flow(name="self-train")

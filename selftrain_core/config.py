@@ -232,9 +232,9 @@ class TrainConfig(StrictModel):
     lora_r: int = Field(16, gt=0, description="LoRA rank.")
     lora_alpha: int = Field(32, gt=0, description="LoRA alpha.")
     lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="LoRA dropout.")
-    lora_target_modules: list[str] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-        description="Module names that get LoRA adapters.",
+    lora_target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear",
+        description="Modules that get LoRA adapters: 'all-linear' (every linear layer but the output) or names.",
     )
     merge: bool = Field(False, description="Also save the adapter merged into full weights.")
 

@@ -49,7 +49,7 @@ def decode(
         logits, attention_mask = logits.repeat_interleave(n, 0), attention_mask.repeat_interleave(n, 0)
         positions = positions.repeat_interleave(n, 0)
     position = positions[:, -1]
-    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+    generators = [torch.Generator(device=input_ids.device).manual_seed(seed) for seed in seeds]
     sequences = [Sequence() for _ in seeds]
     active = torch.arange(len(seeds))
     stops = torch.tensor(stop_ids, device=input_ids.device)

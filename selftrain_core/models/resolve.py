@@ -28,7 +28,13 @@ class ResolvedModel:
     base_hub_id: str | None = None
 
     def manifest_entry(self, role: str) -> dict[str, str | None]:
-        return {"role": role, "name": self.name, "fingerprint": self.fingerprint, "source": self.source}
+        return {
+            "role": role,
+            "name": self.name,
+            "fingerprint": self.fingerprint,
+            "source": self.source,
+            "hub_id": self.base_hub_id,
+        }
 
 
 def _package_file(alias: OfflineAlias, name: str) -> Path:
@@ -85,13 +91,17 @@ def _resolve_alias(name: str, alias: OfflineAlias) -> ResolvedModel:
     return ResolvedModel(name, str(target), f"gguf-sha256:{digest}", "offline-alias", alias.hub_id)
 
 
+# What a transformers model needs; skips original/*.pth, ONNX and GGUF copies that many repos also hold.
+HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "tokenizer*"]
+
+
 def _resolve_hub(name: str, revision: str | None) -> ResolvedModel:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
     try:
-        folder = snapshot_download(name, revision=revision, local_files_only=offline)
+        folder = snapshot_download(name, revision=revision, local_files_only=offline, allow_patterns=HUB_FILES)
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
         where = "in the local Hugging Face cache (HF_HUB_OFFLINE is set)" if offline else "on the hub"
         raise ModelNotFoundError(f"model {name!r} (revision {revision or 'main'}) not found {where}: {exc}") from None

@@ -43,13 +43,19 @@ def _read_text(path: Path) -> str:
         raise SourceError(f"{path} is not valid UTF-8 (byte {exc.start}): re-encode it as UTF-8") from None
 
 
+def _source_name(cfg: LocalFilesSource, path: Path) -> str:
+    """`local:<path relative to the source root>`, so same-named files in different folders stay apart."""
+    root = Path(cfg.path).expanduser()
+    return "local:" + (path.name if root.is_file() else path.relative_to(root).as_posix())
+
+
 def _record(cfg: LocalFilesSource, path: Path, row: dict[str, Any], fallback_id: str) -> dict[str, Any]:
     if cfg.text_field not in row:
         raise SourceError(f"{path} ({fallback_id}): no {cfg.text_field!r} field; set source.text_field")
     native = row.get(cfg.id_field) or fallback_id
     category = row.get(cfg.category_field) if cfg.category_field else None
     return make_document(
-        f"local:{path.name}",
+        _source_name(cfg, path),
         str(native),
         row.get(cfg.title_field) or str(native),
         row[cfg.text_field],

@@ -91,7 +91,10 @@ def curate_one(cfg: RunConfig, key: str, score: dict[str, Any], answer: dict[str
         return "rejected", {**base, "reason": "unanswerable"}
     if label == "known":
         return "rejected", {**base, "reason": "known"}
-    worst = min(range(len(score["no_doc_scores"])), key=lambda i: score["no_doc_scores"][i])
+    candidates = [i for i, text in enumerate(answer["no_doc"]) if text.strip()]
+    if not candidates:
+        return "rejected", {**base, "reason": "empty_samples"}
+    worst = min(candidates, key=lambda i: score["no_doc_scores"][i])
     rejected = answer["no_doc"][worst]
     if normalise(rejected) == normalise(answer["reference"]):
         return "rejected", {**base, "reason": "chosen_equals_rejected"}

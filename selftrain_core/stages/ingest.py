@@ -51,6 +51,8 @@ def assign_splits(docs: list[dict[str, Any]], test_fraction: float, seed: int) -
     for group in by_category.values():
         group.sort(key=lambda d: stable_hash([seed, d["doc_id"]]))
         n_test = round(len(group) * test_fraction)
+        if test_fraction > 0 and len(group) > 1:  # hold out at least one and keep at least one for training
+            n_test = min(max(n_test, 1), len(group) - 1)
         for i, doc in enumerate(group):
             doc["split"] = "test" if i < n_test else "train"
 
@@ -67,6 +69,11 @@ def build_documents(cfg: RunConfig) -> tuple[list[dict[str, Any]], dict[str, int
         seen.add(doc["doc_id"])
         docs.append(doc)
     assign_splits(docs, cfg.ingest.test_fraction, cfg.seed)
+    if cfg.ingest.test_fraction > 0 and not any(d["split"] == "test" for d in docs):
+        raise SourceError(
+            f"no document can be held out for evaluation ({len(docs)} documents, at most one per category): "
+            "add documents or set ingest.test_fraction=0"
+        )
     return docs, drops
 
 

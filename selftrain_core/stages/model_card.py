@@ -37,7 +37,7 @@ the document-grounded reference and whose rejected answer is the model's own mos
 
 def write_model_card(folder: str, cfg: RunConfig, plan: StagePlan, n_pairs: int, metrics: dict[str, Any]) -> None:
     base = next(m for m in plan.models if m["role"] == "base")
-    hub_base = base["name"] if "/" in base["name"] else None
+    hub_base = base.get("hub_id")  # the hub model the weights are (a copy of), if any
     data = ModelCardData(
         library_name="peft", base_model=hub_base, tags=["selftrain", "dpo", "trl", "lora"], license=None
     )

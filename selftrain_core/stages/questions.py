@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from selftrain_core.backends.base import ChatRequest
 from selftrain_core.backends.loading import open_backend
-from selftrain_core.config import QUESTION_FILTERS, QuestionsConfig, RunConfig, result_settings
+from selftrain_core.config import QuestionsConfig, RunConfig, result_settings
 from selftrain_core.hashing import derive_seed, stable_hash
 from selftrain_core.models.resolve import resolve_model
 from selftrain_core.prompts import load_prompt
@@ -80,7 +80,7 @@ def reject_reason(question: str, kept: list[set[str]], cfg: QuestionsConfig, tit
             mine and len(mine & other) / len(mine | other) >= cfg.near_duplicate_jaccard for other in kept
         ),
     }
-    return next((name for name in QUESTION_FILTERS if name in cfg.filters and checks[name]()), None)
+    return next((name for name in dict.fromkeys(cfg.filters) if checks[name]()), None)
 
 
 def plan(cfg: RunConfig, chunks: ArtifactRef) -> StagePlan:

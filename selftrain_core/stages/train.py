@@ -86,7 +86,7 @@ def train_dpo(cfg: RunConfig, pairs: list[dict[str, Any]], output_dir: str, call
         r=t.lora_r,
         lora_alpha=t.lora_alpha,
         lora_dropout=t.lora_dropout,
-        target_modules=list(t.lora_target_modules),
+        target_modules=t.lora_target_modules,
         task_type="CAUSAL_LM",
     )
     dataset = Dataset.from_list(

@@ -68,7 +68,7 @@ class ArtifactWriter:
             return done
         for path in sorted(self.fs.ls(folder, detail=False)):
             name = path.rsplit("/", 1)[-1]
-            if not (name.startswith(f"{table}-") and name.endswith(".json")):
+            if not (name.startswith(f"{table}-") and name.endswith(".json")):  # also skips .tmp- files
                 continue
             marker = json.loads(self.fs.cat_file(path))
             shard_path = f"{self.base}/{marker['file']}"
@@ -131,7 +131,8 @@ class ArtifactWriter:
         tables: dict[str, list[str]] = {}
         rows: dict[str, int] = {}
         folder = f"{self.base}/{PROGRESS}"
-        markers = sorted(self.fs.ls(folder, detail=False)) if self.fs.exists(folder) else []
+        listed = sorted(self.fs.ls(folder, detail=False)) if self.fs.exists(folder) else []
+        markers = [p for p in listed if p.endswith(".json") and not p.rsplit("/", 1)[-1].startswith(".tmp-")]
         for path in markers:
             marker = json.loads(self.fs.cat_file(path))
             table = marker["file"].rsplit("-", 1)[0]
@@ -151,9 +152,9 @@ class ArtifactWriter:
             "schemas": self._schemas,
             "files": dict(sorted(self._files.items())),
         }
-        if markers:
-            self.fs.rm(folder, recursive=True)
         self._atomic_write(MANIFEST, json.dumps(full, indent=2, default=str).encode("utf-8"))
+        if listed:  # after the manifest: a crash in between keeps the shards' markers
+            self.fs.rm(folder, recursive=True)
         return self.store.ref(self.stage, self.key)
 
     def abort(self) -> None:

@@ -94,3 +94,27 @@ def test_split_is_by_document_and_stratified(tmp_path):
     for category in "ab":
         splits = [d["split"] for d in docs if d["category"] == category]
         assert splits.count("test") == 2 and splits.count("train") == 6
+
+
+def test_same_file_names_in_different_folders_stay_apart(tmp_path):
+    for folder in ("2023", "2024"):
+        (tmp_path / folder).mkdir()
+        _jsonl(tmp_path / folder / "data.jsonl", [{"id": "a", "text": f"from {folder}", "category": 7}])
+    docs = read(LocalFilesSource(path=str(tmp_path)))
+    assert len({d["doc_id"] for d in docs}) == 2
+    assert {d["source"] for d in docs} == {"local:2023/data.jsonl", "local:2024/data.jsonl"}
+    assert {d["category"] for d in docs} == {"7"}
+
+
+def test_a_list_category_is_refused(tmp_path):
+    path = _jsonl(tmp_path / "d.jsonl", [{"text": "x", "category": ["a", "b"]}])
+    with pytest.raises(SourceError, match="category must be a string"):
+        read(LocalFilesSource(path=str(path)))
+
+
+def test_corpus_too_small_to_hold_out_fails_at_ingest(tmp_path):
+    rows = [{"id": c, "text": f"text {c}", "category": c} for c in "abc"]
+    store, plan, run = _ingest(tmp_path, _jsonl(tmp_path / "d.jsonl", rows))
+    with pytest.raises(SourceError, match="no document can be held out"):
+        run()
+    assert not (tmp_path / "art" / "ingest" / plan.key).exists()

@@ -35,6 +35,10 @@ def test_rejection_reasons():
     assert curate_one(CFG, "k", _score(0.3, 0.3), _answer())[1]["reason"] == "unanswerable"
     assert curate_one(CFG, "k", _score(0.9, 0.85), _answer())[1]["reason"] == "known"
     assert curate_one(CFG, "k", _score(0.9, 0.3), _answer(reference="  "))[1]["reason"] == "empty_reference"
+    empty = _answer(no_doc=("", " ", ""))
+    assert curate_one(CFG, "k", _score(0.9, 0.3, (0.0, 0.0, 0.0)), empty)[1]["reason"] == "empty_samples"
+    kind, row = curate_one(CFG, "k", _score(0.9, 0.3, (0.0, 0.5, 0.6)), _answer(no_doc=("", "Lyon.", "Nice.")))
+    assert kind == "pair" and row["rejected"][0]["content"] == "Lyon."
     same = _answer(no_doc=("x", "paris IS the capital.", "y"))
     kind, row = curate_one(CFG, "k", _score(0.9, 0.3), same)
     assert kind == "rejected" and row["reason"] == "chosen_equals_rejected"

@@ -42,3 +42,14 @@ def test_near_duplicates_are_rejected():
     kept = [words("What river flows through Paris today?")]
     assert reject_reason("What river flows through Paris today ?", kept, CFG, "Paris") == "near_duplicate"
     assert reject_reason("How many people live in Paris today?", kept, CFG, "Paris") is None
+
+
+def test_filters_run_in_the_configured_order_and_can_be_switched_off():
+    question = "Paris?"  # too short and missing its subject
+    assert reject_reason(question, [], QuestionsConfig(filters=["missing_subject", "too_short"]), "Berlin") == (
+        "missing_subject"
+    )
+    assert reject_reason(question, [], QuestionsConfig(filters=["too_short", "missing_subject"]), "Berlin") == (
+        "too_short"
+    )
+    assert reject_reason(question, [], QuestionsConfig(filters=[]), "Berlin") is None
