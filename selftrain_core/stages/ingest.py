@@ -18,7 +18,7 @@ from selftrain_core.sources import read_documents, source_fingerprint
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
-STAGE, VERSION = "ingest", 1
+STAGE, VERSION = "ingest", 2
 
 SCHEMA = pa.schema(
     [
