@@ -14,8 +14,11 @@ def test_reads_a_local_dataset_folder_with_datasets(tmp_path):
     cfg = HFDatasetSource(path=str(tmp_path), revision="v1", category_field="topic", max_documents=3)
     docs = hf_dataset.read(cfg)
     assert [d["title"] for d in docs] == ["T0", "T1", "T2"]
-    assert docs[0]["source_revision"] == "v1" and docs[0]["category"] == "x"
-    assert hf_dataset.fingerprint(cfg) != hf_dataset.fingerprint(cfg.model_copy(update={"revision": "v2"}))
+    assert docs[0]["source_revision"].startswith("sha256:") and docs[0]["category"] == "x"
+    before = hf_dataset.fingerprint(cfg)
+    rows[0]["text"] = "changed"
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "data" / "train-00000.parquet")
+    assert hf_dataset.fingerprint(cfg) != before, "a local dataset's key follows its content"
 
 
 def test_missing_column_and_missing_dataset_are_named(tmp_path):

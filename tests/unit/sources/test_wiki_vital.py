@@ -19,3 +19,16 @@ def test_reads_requested_categories_reproducibly():
 def test_unknown_category_lists_the_choices():
     with pytest.raises(SourceError, match=r"unknown wiki-vital category 'Maths'.*Did you mean 'Mathematics'"):
         wiki_vital.read(WikiVitalSource(categories=["Maths"]))
+
+
+def test_unknown_category_stops_ingest_without_an_artifact(tmp_path):
+    from selftrain_core.config import RunConfig
+    from selftrain_core.stages import ingest
+    from selftrain_core.stages.base import RunInfo
+    from selftrain_core.store import ArtifactStore
+
+    cfg = RunConfig(artifact_root=str(tmp_path), ingest={"source": {"kind": "wiki-vital", "categories": ["Sport"]}})
+    plan = ingest.plan(cfg)
+    with pytest.raises(SourceError, match="unknown wiki-vital category 'Sport'"):
+        ingest.run(cfg, plan, ArtifactStore(str(tmp_path)), RunInfo(), log=lambda _: None)
+    assert not (tmp_path / "ingest" / plan.key).exists()
