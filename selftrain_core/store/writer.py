@@ -121,10 +121,6 @@ class ArtifactWriter:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def local_path(self, rel: str) -> str:
-        """Local path of a file in this artifact (local filesystems only), e.g. for loading an adapter."""
-        return f"{self.base}/{rel}"
-
     # --- finish --------------------------------------------------------------------------------------
     def commit(self, manifest: dict[str, Any]) -> ArtifactRef:
         """Record shards and files, then write manifest.json last. Returns the artifact's ref."""
