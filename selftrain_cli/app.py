@@ -106,9 +106,13 @@ def artifacts_show(stage: str, key: str, config: ConfigOption = None, root: Root
 def main() -> None:
     try:
         app()
+        return
     except SelftrainError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
+        message = str(exc)
+    # Exit outside the except block: the traceback's frames (and the Arrow buffers they hold) are freed first;
+    # freeing them during interpreter shutdown aborts in Arrow's thread pool.
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def _short(value: Any, width: int = 100) -> str:
 def artifacts_table(manifests: list[dict[str, Any]]) -> Table:
     table = Table(title="artifacts")
     for column in ("stage", "key", "created", "rows", "drops", "seconds"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in {"stage", "key", "created"})
     for m in manifests:
         table.add_row(
             m["stage"],
