@@ -28,7 +28,7 @@ def artifacts_table(manifests: list[dict[str, Any]]) -> Table:
         table.add_row(
             m["stage"],
             m["key"],
-            m.get("created_at", ""),
+            m.get("created_at", "")[:16].replace("T", " "),
             _short(m.get("row_counts", {}), 60),
             _short(m.get("drops", {}), 50),
             str(m.get("seconds", "")),
