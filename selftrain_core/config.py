@@ -8,14 +8,14 @@ recomputes nothing.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from selftrain_core.config_base import RUNTIME, StrictModel
+from selftrain_core.config_detection import CurateConfig, ScoreConfig
 from selftrain_core.errors import ModelNotFoundError
 from selftrain_core.models.names import check_model_name
-
-RUNTIME: dict[str, Any] = {"runtime": True}
 
 
 def _checked(name: str, kind: str) -> str:
@@ -23,26 +23,6 @@ def _checked(name: str, kind: str) -> str:
         return check_model_name(name, kind)
     except ModelNotFoundError as exc:  # pydantic reports ValueErrors with the field's path
         raise ValueError(str(exc)) from None
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def result_settings(value: Any) -> Any:
-    """The JSON-able settings of a config that change results (runtime fields dropped), for artifact keys."""
-    if isinstance(value, BaseModel):
-        out = {}
-        for name, field in type(value).model_fields.items():
-            extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-            if not extra.get("runtime"):
-                out[name] = result_settings(getattr(value, name))
-        return out
-    if isinstance(value, list | tuple):
-        return [result_settings(v) for v in value]
-    if isinstance(value, dict):
-        return {k: result_settings(v) for k, v in value.items()}
-    return value
 
 
 # --- models -------------------------------------------------------------------------------------------
@@ -202,22 +182,6 @@ class AnswersConfig(StrictModel):
         gt=0,
         description="Questions per shard; a restarted stage resumes at shard granularity.",
         json_schema_extra=RUNTIME,
-    )
-
-
-class ScoreConfig(StrictModel):
-    scorer: Literal["embedding-agreement"] = Field(
-        "embedding-agreement", description="Knowledge scorer (embedding-agreement is the offline default)."
-    )
-
-
-class CurateConfig(StrictModel):
-    answerable_threshold: float = Field(
-        0.55,
-        description="S_L below this: samples with the document disagree with the reference; question dropped.",
-    )
-    known_threshold: float = Field(
-        0.75, description="S_K at or above this: the model already knows the answer; no pair is made."
     )
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from selftrain_core.config import RunConfig, result_settings
+from selftrain_core.config import RunConfig
+from selftrain_core.config_base import result_settings
 from selftrain_core.hashing import stable_hash
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan

@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 
 from selftrain_core.backends.base import ChatRequest
 from selftrain_core.backends.loading import open_backend
-from selftrain_core.config import RunConfig, result_settings
+from selftrain_core.config import RunConfig
+from selftrain_core.config_base import result_settings
 from selftrain_core.errors import StageInputError
 from selftrain_core.evaluation.metrics import bootstrap_ci, containment, token_f1
 from selftrain_core.evaluation.report import render_report

@@ -11,7 +11,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from selftrain_core.config import RunConfig, result_settings
+from selftrain_core.config import RunConfig
+from selftrain_core.config_base import result_settings
 from selftrain_core.errors import SourceError
 from selftrain_core.hashing import stable_hash
 from selftrain_core.sources import read_documents, source_fingerprint

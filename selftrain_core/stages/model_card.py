@@ -7,7 +7,8 @@ from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from selftrain_core.config import RunConfig, result_settings
+from selftrain_core.config import RunConfig
+from selftrain_core.config_base import result_settings
 from selftrain_core.stages.base import StagePlan
 
 TEMPLATE = """---

@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 
 from selftrain_core.backends.base import ChatRequest
 from selftrain_core.backends.loading import open_backend
-from selftrain_core.config import QuestionsConfig, RunConfig, result_settings
+from selftrain_core.config import QuestionsConfig, RunConfig
+from selftrain_core.config_base import result_settings
 from selftrain_core.hashing import derive_seed, stable_hash
 from selftrain_core.models.resolve import resolve_model
 from selftrain_core.prompts import load_prompt

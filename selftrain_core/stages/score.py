@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from selftrain_core.config import RunConfig, result_settings
+from selftrain_core.config import RunConfig
+from selftrain_core.config_base import result_settings
 from selftrain_core.hashing import stable_hash
 from selftrain_core.models.loading import load_embedder
 from selftrain_core.models.resolve import resolve_model

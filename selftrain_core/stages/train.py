@@ -15,7 +15,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from selftrain_core.config import RunConfig, result_settings
+from selftrain_core.config import RunConfig
+from selftrain_core.config_base import result_settings
 from selftrain_core.errors import StageInputError
 from selftrain_core.models.loading import pick_device
 from selftrain_core.models.resolve import resolve_model

@@ -2,7 +2,8 @@ from importlib import resources
 
 import pytest
 
-from selftrain_core.config import RunConfig, result_settings
+from selftrain_core.config import RunConfig
+from selftrain_core.config_base import result_settings
 from selftrain_core.config_loading import load_run_config, preset_names
 from selftrain_core.errors import ConfigError
 
