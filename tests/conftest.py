@@ -13,7 +13,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from tests.tiny_models import build_tiny_embedder, build_tiny_lm  # noqa: E402
+from tests.tiny_models import NLI_LABELS_2, NLI_LABELS_3, build_tiny_embedder, build_tiny_lm, build_tiny_nli  # noqa: E402
 
 TOPICS = {
     "Geography": [
@@ -42,6 +42,18 @@ def tiny_lm(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_embedder(tmp_path_factory) -> Path:
     return build_tiny_embedder(tmp_path_factory.mktemp("tiny-embedder"))
+
+
+@pytest.fixture(scope="session")
+def tiny_nli(tmp_path_factory) -> Path:
+    """2-class (entailment, contradiction), like SelfCheckGPT's default checkpoint."""
+    return build_tiny_nli(tmp_path_factory.mktemp("tiny-nli-2"), NLI_LABELS_2)
+
+
+@pytest.fixture(scope="session")
+def tiny_nli_3(tmp_path_factory) -> Path:
+    """3-class MNLI labels in roberta-large-mnli's order (contradiction, neutral, entailment)."""
+    return build_tiny_nli(tmp_path_factory.mktemp("tiny-nli-3"), NLI_LABELS_3)
 
 
 @pytest.fixture(scope="session")

@@ -89,3 +89,35 @@ def build_tiny_embedder(folder: Path) -> Path:
     out = folder / "embedder"
     SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(out))
     return out
+
+
+NLI_LABELS_2 = {0: "entailment", 1: "contradiction"}
+NLI_LABELS_3 = {0: "contradiction", 1: "neutral", 2: "entailment"}  # roberta-large-mnli's order
+
+
+def build_tiny_nli(folder: Path, id2label: dict[int, str] | None = None) -> Path:
+    """A tiny BERT sequence classifier with an NLI label config (random weights, any number of classes)."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    id2label = id2label or NLI_LABELS_2
+    words = sorted({w.strip(".,?").lower() for line in CORPUS for w in line.split()})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words + list("abcdefghijklmnopqrstuvwxyz0123456789")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=256,
+        num_labels=len(id2label),
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+    )
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

