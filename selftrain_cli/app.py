@@ -103,6 +103,78 @@ def artifacts_show(stage: str, key: str, config: ConfigOption = None, root: Root
     typer.echo("checksums: ok" if not bad else f"checksums: MISMATCH in {bad}")
 
 
+def _artifact(store, stage: str, key: str | None):
+    from selftrain_core.errors import ArtifactNotFoundError
+
+    if key is None:
+        found = store.list(stage)
+        if not found:
+            raise ArtifactNotFoundError(f"no {stage} artifact under {store.url}; run `selftrain {stage}` first")
+        key = found[0]["key"]
+    if not store.is_complete(stage, key):
+        raise ArtifactNotFoundError(f"no complete {stage} artifact {key} under {store.url}")
+    return store.ref(stage, key)
+
+
+def _floats(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{option} takes comma-separated numbers, e.g. 0.5,0.6,0.7") from None
+
+
+@app.command()
+def calibrate(
+    score: Annotated[str | None, typer.Option("--score", help="Score artifact key (default: the newest).")] = None,
+    known: Annotated[str | None, typer.Option(help="S_K thresholds to try, comma-separated.")] = None,
+    answerable: Annotated[str | None, typer.Option(help="S_L thresholds to try, comma-separated.")] = None,
+    wrong_f1: Annotated[float, typer.Option(help="A no-document sample is wrong below this token F1.")] = 0.3,
+    config: ConfigOption = None,
+    root: RootOption = None,
+    overrides: Overrides = None,
+) -> None:
+    """Sweep the curate thresholds on a score artifact: data size and the scorer's precision at each."""
+    from selftrain_cli.render import console, print_calibration
+    from selftrain_core.curation.calibration import sweep
+    from selftrain_core.store import ArtifactRef, ArtifactStore
+
+    cfg = load_run_config(config, overrides)
+    store = ArtifactStore(root or cfg.artifact_root)
+    ref = _artifact(store, "score", score)
+    manifest = store.manifest("score", ref.key)
+    answers_ref = next(ArtifactRef(**p) for p in manifest["parents"] if p["stage"] == "answers")
+    answers = {a["answer_id"]: a for a in store.read_rows(answers_ref)}
+    result = sweep(
+        cfg.curate,
+        store.read_rows(ref),
+        answers,
+        _floats(known, "--known"),
+        _floats(answerable, "--answerable"),
+        wrong_f1,
+    )
+    console.print(f"score artifact {ref.key} (scorer {manifest.get('scorer', {}).get('id')})")
+    print_calibration(result, cfg.curate)
+
+
+@app.command("export-dataset")
+def export_dataset_command(
+    out_dir: Annotated[str, typer.Argument(help="New folder for the dataset (save_to_disk) and its README.md.")],
+    curate: Annotated[str | None, typer.Option("--curate", help="Curate artifact key (default: the newest).")] = None,
+    config: ConfigOption = None,
+    root: RootOption = None,
+) -> None:
+    """Export curated data as a Hugging Face dataset (dpo and sft splits) with a dataset card."""
+    from selftrain_core.export.hf_dataset import export_dataset
+    from selftrain_core.store import ArtifactStore
+
+    store = ArtifactStore(root or load_run_config(config).artifact_root)
+    ref = _artifact(store, "curate", curate)
+    counts = export_dataset(store, ref, out_dir)
+    typer.echo(f"wrote {out_dir}: {counts} (load with datasets.load_from_disk({out_dir!r}); card: README.md)")
+
+
 def main() -> None:
     try:
         app()

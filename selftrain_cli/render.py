@@ -55,3 +55,36 @@ def print_lineage(steps: list[LineageStep]) -> None:
         for name, value in step.extra.items():
             console.print(f"{pad}  {name}: {_short(value)}", markup=False, highlight=False, soft_wrap=True)
         console.print(f"{pad}  config: {_short(step.config, 160)}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _pct(value: float) -> str:
+    return "-" if value != value else f"{100 * value:.0f}%"  # nan -> "-"
+
+
+def print_calibration(result, curate) -> None:
+    """The threshold sweep as a table; the configured thresholds are marked."""
+    console.print(
+        f"{result.questions} questions, {_pct(result.unknown_rate)} truly unknown (>= half the no-document "
+        f"samples with token F1 < {result.wrong_f1} against the reference); AUROC of 1 - S_K: {result.auroc:.3f}"
+    )
+    table = Table(title="threshold sweep (pairs / sft: train questions; precision, recall: all questions)")
+    for column in ("S_L >=", "S_K <", "answerable", "flagged", "precision", "recall", "pairs", "sft", "rejected wrong"):
+        table.add_column(column, justify="right")
+    for row in result.rows:
+        configured = (row["answerable_threshold"], row["known_threshold"]) == (
+            curate.answerable_threshold,
+            curate.known_threshold,
+        )
+        table.add_row(
+            f"{row['answerable_threshold']:g}",
+            f"{row['known_threshold']:g}" + (" *" if configured else ""),
+            str(row["answerable"]),
+            str(row["flagged"]),
+            _pct(row["precision"]),
+            _pct(row["recall"]),
+            str(row["pairs"]),
+            str(row["sft"]),
+            _pct(row["rejected_wrong"]),
+        )
+    console.print(table)
+    console.print("* the configured thresholds. Set them with curate.answerable_threshold= curate.known_threshold=")

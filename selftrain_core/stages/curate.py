@@ -137,8 +137,10 @@ def run(
         writer.write_table("data", pa.Table.from_pylist(tables["data"], schema=PAIR_SCHEMA))
         writer.write_table("sft", pa.Table.from_pylist(tables["sft"], schema=SFT_SCHEMA))
         writer.write_table("rejected", pa.Table.from_pylist(tables["rejected"], schema=REJECTED_SCHEMA))
+        settings = result_settings(cfg.curate)
         return {
-            "thresholds": result_settings(cfg.curate),
+            "thresholds": {k: settings[k] for k in ("answerable_threshold", "known_threshold")},
+            "strategy": {k: v for k, v in settings.items() if not k.endswith("_threshold")},
             "drops": dict(Counter(r["reason"] for r in tables["rejected"])),
             "labels": dict(labels),
             "counts": {"questions": sum(labels.values()), "pairs": len(tables["data"]), "sft": len(tables["sft"])},

@@ -1,0 +1,1 @@
+"""Exports of curated data to other tools' formats (Hugging Face datasets)."""
