@@ -40,9 +40,8 @@ def auroc(scores: Sequence[float], positives: Sequence[bool]) -> float:
     s, y = np.asarray(scores, dtype=float), np.asarray(positives, dtype=bool)
     if y.all() or not y.any():
         return float("nan")
-    from scipy.stats import rankdata
-
-    ranks = rankdata(s)
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2)[inverse]  # 1-based ranks, ties averaged
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
