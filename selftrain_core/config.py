@@ -14,6 +14,8 @@ from pydantic import Field, field_validator, model_validator
 
 from selftrain_core.config_base import RUNTIME, StrictModel
 from selftrain_core.config_detection import CurateConfig, ScoreConfig
+from selftrain_core.config_evaluation import EvaluateConfig
+from selftrain_core.config_training import TrainConfig
 from selftrain_core.errors import ModelNotFoundError
 from selftrain_core.models.names import check_model_name
 
@@ -183,35 +185,6 @@ class AnswersConfig(StrictModel):
         description="Questions per shard; a restarted stage resumes at shard granularity.",
         json_schema_extra=RUNTIME,
     )
-
-
-class TrainConfig(StrictModel):
-    method: Literal["dpo"] = Field("dpo", description="Preference optimisation method.")
-    beta: float = Field(0.1, gt=0.0, description="DPO beta (strength of the pull towards the reference model).")
-    learning_rate: float = Field(2e-4, gt=0.0, description="AdamW learning rate.")
-    num_epochs: float = Field(2.0, gt=0.0, description="Passes over the pairs.")
-    batch_size: int = Field(4, gt=0, description="Pairs per optimizer step (per device).")
-    gradient_accumulation_steps: int = Field(1, gt=0, description="Micro-batches per optimizer step.")
-    max_length: int = Field(384, gt=16, description="Truncate prompt+completion to this many tokens.")
-    lora_r: int = Field(16, gt=0, description="LoRA rank.")
-    lora_alpha: int = Field(32, gt=0, description="LoRA alpha.")
-    lora_dropout: float = Field(0.0, ge=0.0, lt=1.0, description="LoRA dropout.")
-    lora_target_modules: list[str] | Literal["all-linear"] = Field(
-        "all-linear",
-        description="Modules that get LoRA adapters: 'all-linear' (every linear layer but the output) or names.",
-    )
-    merge: bool = Field(False, description="Also save the adapter merged into full weights.")
-
-
-class EvaluateConfig(StrictModel):
-    max_new_tokens: int = Field(64, gt=0, description="Longest answer, in tokens.")
-    hallucination_threshold: float = Field(
-        0.6,
-        description="An answer whose embedding agreement with the reference is below this counts as wrong.",
-    )
-    bootstrap_samples: int = Field(2000, gt=10, description="Bootstrap resamples for confidence intervals.")
-    confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence level of the intervals.")
-    batch_size: int = Field(8, gt=0, description="Requests per generate call.", json_schema_extra=RUNTIME)
 
 
 class RunConfig(StrictModel):

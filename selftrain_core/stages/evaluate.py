@@ -27,6 +27,7 @@ from selftrain_core.models.resolve import resolve_model
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.score import open_scorer
+from selftrain_core.stages.train import trained_checkpoint
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
 STAGE, VERSION = "evaluate", 2
@@ -157,8 +158,9 @@ def run(
         scorer = open_scorer(cfg)
         rows = []
         with tempfile.TemporaryDirectory(prefix="selftrain-eval-") as tmp:
-            adapter = local_copy(store, plan.parent("train"), "adapter", tmp)
-            for label, path in (("base", None), ("trained", adapter)):
+            checkpoint = trained_checkpoint(store, plan.parent("train"))
+            trained_path = local_copy(store, plan.parent("train"), checkpoint["path"], tmp)
+            for label, path in (("base", None), ("trained", trained_path)):
                 answers = greedy_answers(cfg, held_out, path, label)
                 agreement = scorer.score_many([a["reference"] for a in held_out], [[x] for x in answers])
                 for item, answer, (agree,) in zip(held_out, answers, agreement, strict=True):

@@ -15,14 +15,18 @@ TEMPLATE = """---
 {{ card_data }}
 ---
 
-# selftrain DPO adapter for {{ base_model }}
+# selftrain {{ method }} {{ what }} for {{ base_name }}
 
-Trained by [selftrain](https://github.com/) on what the base model did not know: DPO pairs whose chosen answer is
-the document-grounded reference and whose rejected answer is the model's own most contradicting no-document sample.
+Trained by [selftrain](https://github.com/) on what the base model did not know. DPO pairs prefer the
+document-grounded reference answer over the model's own most contradicting answer without the document; SFT rows
+are the grounded reference answers of questions the model did not know.
 
 - Base model: `{{ base_name }}` (fingerprint `{{ base_fingerprint }}`)
-- Dataset artifact: `curate/{{ dataset_key }}` ({{ n_pairs }} pairs)
-- Train artifact key: `{{ train_key }}`
+- Method: `{{ method }}`, fine-tuning: `{{ finetune }}`{{ init_line }}
+- Dataset artifact: `curate/{{ dataset_key }}` ({{ counts }})
+- Train artifact key: `train/{{ train_key }}`
+
+{{ usage }}
 
 ## Training config
 ```json
@@ -35,22 +39,40 @@ the document-grounded reference and whose rejected answer is the model's own mos
 ```
 """
 
+USAGE = {
+    "adapter": "Load with `PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), this_folder)`.",
+    "full": "Load with `AutoModelForCausalLM.from_pretrained(this_folder)`.",
+    "merged": "The adapter merged into the base weights: `AutoModelForCausalLM.from_pretrained(this_folder)`.",
+}
+WHAT = {"adapter": "LoRA adapter", "full": "fine-tuned model", "merged": "merged model"}
 
-def write_model_card(folder: str, cfg: RunConfig, plan: StagePlan, n_pairs: int, metrics: dict[str, Any]) -> None:
+
+def write_model_card(
+    folder: str, cfg: RunConfig, plan: StagePlan, kind: str, counts: dict[str, int], metrics: dict[str, Any]
+) -> None:
+    """`kind`: adapter, full or merged."""
     base = next(m for m in plan.models if m["role"] == "base")
-    hub_base = base.get("hub_id")  # the hub model the weights are (a copy of), if any
+    init = next((m for m in plan.models if m["role"] == "init_adapter"), None)
+    tags = ["selftrain", "trl", *cfg.train.method.split("-then-"), *(["lora"] if kind == "adapter" else [])]
     data = ModelCardData(
-        library_name="peft", base_model=hub_base, tags=["selftrain", "dpo", "trl", "lora"], license=None
+        library_name="peft" if kind == "adapter" else "transformers",
+        base_model=base.get("hub_id"),  # the hub model the weights are (a copy of), if any
+        tags=tags,
+        license=None,
     )
     card = ModelCard.from_template(
         data,
         template_str=TEMPLATE,
-        base_model=base["name"],
+        method=cfg.train.method.upper(),
+        what=WHAT[kind],
         base_name=base["name"],
         base_fingerprint=base["fingerprint"],
+        finetune=cfg.train.finetune,
+        init_line=f"\n- Continued from adapter `{init['name']}` ({init['fingerprint']})" if init else "",
         dataset_key=plan.parent("curate").key,
-        n_pairs=n_pairs,
+        counts=", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.items()),
         train_key=plan.key,
+        usage=USAGE[kind],
         train_config=json.dumps(result_settings(cfg.train), indent=2),
         metrics=json.dumps(metrics, indent=2),
     )

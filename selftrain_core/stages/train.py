@@ -1,16 +1,19 @@
-"""Stage train: DPO pairs + base model -> a LoRA adapter (and optionally merged weights) with a model card.
+"""Stage train: curated data + base model -> a checkpoint with a model card.
 
-TRL's DPOTrainer with a PEFT LoRA config; the reference model is the base with the adapter disabled. On CPU,
-bf16 and gradient checkpointing are switched off (TRL turns both on by default; on these CPUs they make a step
-about 13x slower). Files: `adapter/` (adapter_config.json, adapter_model.safetensors, README.md model card),
-`merged/` when asked, and a `log` table of the trainer's logged metrics per step.
+`train.method` picks DPO (default, straight from the instruct model), SFT on the reference answers of unknown
+questions, or SFT then DPO; `train.finetune` picks LoRA, QLoRA or full weights (see selftrain_core/training).
+Files: `adapter/` (LoRA, QLoRA) or `model/` (full), each with the tokenizer and a README.md model card;
+`merged/` when asked; a `log` table of every logged trainer step (phase sft or dpo). An empty dataset stops the
+stage with a message naming the curate artifact and its drops; nothing is written.
 """
 
 from __future__ import annotations
 
 import math
 import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -18,100 +21,72 @@ import pyarrow as pa
 from selftrain_core.config import RunConfig
 from selftrain_core.config_base import result_settings
 from selftrain_core.errors import StageInputError
-from selftrain_core.models.loading import pick_device
-from selftrain_core.models.resolve import resolve_model
+from selftrain_core.models.resolve import folder_fingerprint, resolve_model
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.model_card import write_model_card
 from selftrain_core.store import ArtifactRef, ArtifactStore
+from selftrain_core.training.checkpoint import CHECKPOINT_DIRS, checkpoint_kind
+from selftrain_core.training.data import preference_rows, sft_rows
+from selftrain_core.training.hardware import check_training_supported, training_hardware
+from selftrain_core.training.launch import train
 
-STAGE, VERSION = "train", 1
+STAGE, VERSION = "train", 2
 
 
 def plan(cfg: RunConfig, curated: ArtifactRef) -> StagePlan:
+    check_training_supported(cfg.train, cfg.model.device)
     model = resolve_model(cfg.model.name, cfg.model.revision)
+    models = [model.manifest_entry("base")]
+    if cfg.train.init_adapter:
+        path = Path(cfg.train.init_adapter)
+        models.append({"role": "init_adapter", "name": str(path), "fingerprint": folder_fingerprint(path)})
     settings = {"train": result_settings(cfg.train), "seed": cfg.seed, "dtype": cfg.model.dtype}
+    settings["train"].pop("init_adapter")  # its files' fingerprint is in the key, not its path
     return make_plan(
         STAGE,
         VERSION,
         settings,
         [curated],
-        [model.manifest_entry("base")],
-        runtime={"device": cfg.model.device},
+        models,
+        runtime={"device": cfg.model.device, "launcher": cfg.train.launcher, "threads": cfg.train.threads},
     )
-
-
-def dpo_config(cfg: RunConfig, output_dir: str, device: str):
-    from trl import DPOConfig
-
-    t = cfg.train
-    on_gpu = device.startswith("cuda")
-    return DPOConfig(
-        output_dir=output_dir,
-        per_device_train_batch_size=t.batch_size,
-        gradient_accumulation_steps=t.gradient_accumulation_steps,
-        num_train_epochs=t.num_epochs,
-        learning_rate=t.learning_rate,
-        beta=t.beta,
-        max_length=t.max_length,
-        bf16=on_gpu and cfg.model.dtype == "bfloat16",
-        fp16=False,
-        gradient_checkpointing=False,
-        use_cpu=not on_gpu,
-        logging_steps=1,
-        save_strategy="no",
-        report_to=[],
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        lr_scheduler_type="constant",
-        dataloader_num_workers=0,
-    )
-
-
-def train_dpo(cfg: RunConfig, pairs: list[dict[str, Any]], output_dir: str, callbacks: list | None = None):
-    """Train and return (peft model, tokenizer, log history)."""
-    import torch
-    from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import DPOTrainer
-
-    base = resolve_model(cfg.model.name, cfg.model.revision)
-    device = pick_device(cfg.model.device)
-    torch.manual_seed(cfg.seed)
-    tokenizer = AutoTokenizer.from_pretrained(base.path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(base.path, dtype=getattr(torch, cfg.model.dtype))
-    t = cfg.train
-    lora = LoraConfig(
-        r=t.lora_r,
-        lora_alpha=t.lora_alpha,
-        lora_dropout=t.lora_dropout,
-        target_modules=t.lora_target_modules,
-        task_type="CAUSAL_LM",
-    )
-    dataset = Dataset.from_list(
-        [{"prompt": p["prompt"], "chosen": p["chosen"], "rejected": p["rejected"]} for p in pairs]
-    )
-    trainer = DPOTrainer(
-        model=model,
-        args=dpo_config(cfg, output_dir, device),
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=lora,
-        callbacks=callbacks,
-    )
-    trainer.train()
-    return trainer.model, tokenizer, trainer.state.log_history
 
 
 def log_table(history: list[dict[str, Any]]) -> pa.Table:
     rows = [
-        {k: float(v) for k, v in entry.items() if isinstance(v, int | float) and math.isfinite(v)}
+        {
+            "phase": entry.get("phase", ""),
+            **{k: float(v) for k, v in entry.items() if isinstance(v, int | float) and math.isfinite(v)},
+        }
         for entry in history
         if "loss" in entry
     ]
     return pa.Table.from_pylist(rows)
+
+
+def final_metrics(history: list[dict[str, Any]]) -> dict[str, float]:
+    """The last logged step's metrics (loss, rewards...) and the run summary (train_loss, runtime)."""
+    steps = [h for h in history if "loss" in h]
+    picked = {**(steps[-1] if steps else {}), **(history[-1] if history else {})}
+    return {k: v for k, v in picked.items() if isinstance(v, int | float) and math.isfinite(v)}
+
+
+def training_data(cfg: RunConfig, store: ArtifactStore, curated: ArtifactRef):
+    """(preference rows, sft rows, drops); an empty set the method needs is a StageInputError."""
+    preference, pair_drops = preference_rows(store.read_rows(curated))
+    sft, sft_drops = sft_rows(store.read_rows(curated, "sft"))
+    drops = {"pairs": dict(pair_drops), "sft": dict(sft_drops)}
+    method = cfg.train.method
+    needed = {"DPO pairs": (preference, "dpo" in method), "SFT rows": (sft, "sft" in method)}
+    empty = [name for name, (rows, used) in needed.items() if used and not rows]
+    if empty:
+        upstream = store.manifest(curated.stage, curated.key).get("drops", {})
+        raise StageInputError(
+            f"no {' or '.join(empty)} to train on (train.method={method}): curate {curated.key} kept none "
+            f"(curate drops: {upstream}; dropped here: {drops}). Lower curate.known_threshold or "
+            "curate.answerable_threshold, or add documents."
+        )
+    return preference, sft, drops
 
 
 def run(
@@ -123,25 +98,37 @@ def run(
 ) -> ArtifactRef:
     def compute(writer):
         curated = plan.parent("curate")
-        pairs = store.read_rows(curated)
-        if not pairs:
-            drops = store.manifest(curated.stage, curated.key).get("drops", {})
-            raise StageInputError(
-                f"no DPO pairs to train on (curate {curated.key} dropped every question: {drops}); "
-                "lower curate.known_threshold or curate.answerable_threshold, or add documents"
-            )
-        with writer.local_dir("adapter") as adapter_dir:
-            model, tokenizer, history = train_dpo(cfg, pairs, adapter_dir + "/.trainer")
-            model.save_pretrained(adapter_dir)
-            tokenizer.save_pretrained(adapter_dir)
-            shutil.rmtree(adapter_dir + "/.trainer", ignore_errors=True)
-            final = {k: v for k, v in (history[-1] if history else {}).items() if isinstance(v, int | float)}
-            write_model_card(adapter_dir, cfg, plan, len(pairs), final)
-        if cfg.train.merge:
-            with writer.local_dir("merged") as merged_dir:
-                model.merge_and_unload().save_pretrained(merged_dir)
-                tokenizer.save_pretrained(merged_dir)
+        preference, sft, drops = training_data(cfg, store, curated)
+        hw = training_hardware(cfg.train, cfg.model.device)
+        kind = checkpoint_kind(cfg.train.finetune)
+        with tempfile.TemporaryDirectory(prefix="selftrain-train-") as tmp:
+            out = train(cfg, preference, sft, Path(tmp), log=log)
+            history = out.history
+            final = final_metrics(history)
+            counts = {"pairs": len(preference), "sft_rows": len(sft)}
+            folders = [(CHECKPOINT_DIRS[kind], out.checkpoint, kind)]
+            if cfg.train.merge:
+                folders.append((CHECKPOINT_DIRS["merged"], out.merged, "merged"))
+            for rel, source, what in folders:
+                with writer.local_dir(rel) as target:
+                    _copy_tree(source, Path(target))
+                    write_model_card(target, cfg, plan, what, counts, final)
         writer.write_table("log", log_table(history))
-        return {"pairs": len(pairs), "final_metrics": final, "adapter": "adapter", "merged": cfg.train.merge}
+        return {
+            **counts,
+            "drops": {f"{k}:{reason}": n for k, d in drops.items() for reason, n in d.items()},
+            "final_metrics": final,
+            "checkpoint": {"kind": kind, "path": CHECKPOINT_DIRS[kind], "merged": cfg.train.merge},
+            "hardware": {"device": hw.device, "bf16": hw.bf16, "gradient_checkpointing": hw.gradient_checkpointing},
+        }
 
     return execute(plan, store, run_info, compute, log)
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    shutil.copytree(source, target, dirs_exist_ok=True)
+
+
+def trained_checkpoint(store: ArtifactStore, ref: ArtifactRef) -> dict[str, Any]:
+    """{'kind': 'adapter' | 'full', 'path': folder inside the artifact} (v1 artifacts: an adapter)."""
+    return store.manifest(ref.stage, ref.key).get("checkpoint", {"kind": "adapter", "path": "adapter"})
