@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Literal
 
 from prefect import Task, flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
 
 from selftrain_core.config import STAGES, RunConfig
 from selftrain_core.stages import answers, chunk, curate, evaluate, ingest, questions, score, train
 from selftrain_core.stages.base import StagePlan
 from selftrain_core.store import ArtifactRef, ArtifactStore
+from selftrain_core.training.hardware import check_training_supported
 from tasks.stages import (
     answers_task,
     chunk_task,
@@ -35,10 +37,19 @@ def run_task(task: Task, plan: StagePlan, cfg: RunConfig) -> ArtifactRef:
     return task.with_options(refresh_cache=not intact)(plan=plan, cfg=cfg)
 
 
+def record_no_model(reason: str) -> None:
+    """An empty curated dataset ends the run without training: say so in the log and on the run's page."""
+    get_run_logger().warning("no model was trained: %s", reason)
+    create_markdown_artifact(
+        f"# No model was trained\n\n{reason}\n", key="self-train-outcome", description="why this run trained nothing"
+    )
+
+
 @flow(name="self-train")
 def self_train(config: RunConfig | None = None, stop_after: StageName = "evaluate") -> dict[str, ArtifactRef]:
     """One self-training iteration on `config`; `stop_after` ends the run early after that stage."""
     cfg = config or RunConfig()
+    check_training_supported(cfg.train, cfg.model.device)  # hardware the config needs: fail before any work
     last = STAGES.index(stop_after)
     refs: dict[str, ArtifactRef] = {}
 
@@ -58,8 +69,13 @@ def self_train(config: RunConfig | None = None, stop_after: StageName = "evaluat
         return refs
     if done("curate", run_task(curate_task, curate.plan(cfg, refs["score"], refs["answers"]), cfg)):
         return refs
+    empty = train.missing_data(cfg, ArtifactStore(cfg.artifact_root), refs["curate"])
+    if empty is not None:
+        record_no_model(empty)
+        return refs
     if done("train", run_task(train_task, train.plan(cfg, refs["curate"]), cfg)):
         return refs
-    done("evaluate", run_task(evaluate_task, evaluate.plan(cfg, refs["train"], refs["answers"]), cfg))
+    evaluate_plan = evaluate.plan(cfg, refs["train"], refs["answers"], refs["score"], refs["chunk"])
+    done("evaluate", run_task(evaluate_task, evaluate_plan, cfg))
     get_run_logger().info("self-train finished: %s", {k: v.key for k, v in refs.items()})
     return refs

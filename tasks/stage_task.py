@@ -3,12 +3,13 @@ runtime for the manifest, and the Prefect artifacts a person looks at (summary a
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
 
 from prefect import get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run, task_run
 
@@ -91,9 +92,24 @@ def publish(store: ArtifactStore, ref: ArtifactRef) -> None:
             )
 
 
+def publish_report(store: ArtifactStore, ref: ArtifactRef) -> None:
+    """The evaluation report with its plots inlined (the UI cannot follow paths into the artifact store)."""
+    base = store.dir(ref.stage, ref.key)
+    report = store.fs.cat_file(f"{base}/report.md").decode("utf-8")
+    for rel in store.manifest(ref.stage, ref.key)["files"]:
+        if rel.startswith("plots/") and rel.endswith(".png"):
+            uri = "data:image/png;base64," + base64.b64encode(store.fs.cat_file(f"{base}/{rel}")).decode("ascii")
+            report = report.replace(f"]({rel})", f"]({uri})")
+            name = rel.removeprefix("plots/").removesuffix(".png")
+            create_image_artifact(uri, key=f"evaluation-{name}", description=f"{rel} of evaluate/{ref.key}")
+    create_markdown_artifact(report, key="evaluation-report", description=f"evaluation report {ref.uri}")
+
+
 def run_stage(stage_run: StageRun, plan: StagePlan, cfg: RunConfig) -> ArtifactRef:
     store = ArtifactStore(cfg.artifact_root)
     logger = get_run_logger()
     ref = stage_run(cfg, plan, store, current_run_info(cfg), logger.info)
     publish(store, ref)
+    if ref.stage == "evaluate":
+        publish_report(store, ref)
     return ref

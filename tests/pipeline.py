@@ -17,7 +17,7 @@ def plan_of(stage: str, cfg: RunConfig, refs: dict[str, ArtifactRef]) -> StagePl
         "score": lambda: score.plan(cfg, refs["answers"]),
         "curate": lambda: curate.plan(cfg, refs["score"], refs["answers"]),
         "train": lambda: train.plan(cfg, refs["curate"]),
-        "evaluate": lambda: evaluate.plan(cfg, refs["train"], refs["answers"]),
+        "evaluate": lambda: evaluate.plan(cfg, refs["train"], refs["answers"], refs["score"], refs["chunk"]),
     }[stage]()
 
 

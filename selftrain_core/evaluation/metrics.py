@@ -45,3 +45,29 @@ def bootstrap_ci(
     means = data[rng.integers(0, data.size, size=(samples, data.size))].mean(axis=1)
     alpha = (1 - confidence) / 2
     return float(data.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def auroc(scores: Sequence[float], positives: Sequence[bool]) -> float:
+    """Area under the ROC curve of `scores` for `positives` (ties count half); nan with one class only."""
+    s, y = np.asarray(scores, dtype=float), np.asarray(positives, dtype=bool)
+    if y.all() or not y.any():
+        return float("nan")
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2)[inverse]  # 1-based ranks, ties averaged
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def bootstrap_auroc(
+    scores: Sequence[float], positives: Sequence[bool], samples: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
+    """(auroc, low, high): percentile bootstrap over items; resamples with one class only are skipped."""
+    s, y = np.asarray(scores, dtype=float), np.asarray(positives, dtype=bool)
+    value = auroc(s, y)
+    if np.isnan(value):
+        return value, float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    draws = [auroc(s[i], y[i]) for i in rng.integers(0, s.size, size=(samples, s.size))]
+    draws = [d for d in draws if not np.isnan(d)]
+    alpha = (1 - confidence) / 2
+    return value, float(np.quantile(draws, alpha)), float(np.quantile(draws, 1 - alpha))

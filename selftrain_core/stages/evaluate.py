@@ -1,14 +1,18 @@
-"""Stage evaluate: held-out questions -> base vs trained answers without the document, and metrics with CIs.
+"""Stage evaluate: held-out questions -> base vs trained answers, metrics with intervals, a judge, a report.
 
-Held-out questions come from held-out documents (split=test), never seen in training. Both models answer
-greedily without the document. Per answer: token F1 and containment against the grounded reference, and the
-scorer's agreement with the reference (an answer below `hallucination_threshold` counts as a hallucination).
-Tables: `data` (question_id, model, answer, f1, containment, agreement, hallucinated), `metrics` (model, metric,
-value, ci_low, ci_high, n; model "trained-base" holds paired differences) and `report.md`.
+Held-out questions come from held-out documents (split=test), never seen in training. The base and trained
+models answer greedily without the document (and, with `evaluate.with_document`, the base with it: the
+retrieval-augmented bound). Per answer: token F1 and containment against the grounded reference, `correct`
+(F1 >= `correct_f1`), and `support`, its best similarity to a sentence of the source document (below
+`hallucination_threshold`: a hallucination). Across questions: means with bootstrap intervals and paired
+differences; retention (of the questions the base got right, the share the trained model still gets right); the
+knowledge scorer's AUROC for the base being right; and a pairwise LLM judge in both orders.
+Files: tables `data`, `metrics` (model, metric, value, ci_low, ci_high, n), `judge`; `report.md` and `plots/*.png`.
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -21,17 +25,21 @@ from selftrain_core.backends.loading import open_backend
 from selftrain_core.config import RunConfig
 from selftrain_core.config_base import result_settings
 from selftrain_core.errors import StageInputError
-from selftrain_core.evaluation.metrics import bootstrap_ci, containment, token_f1
-from selftrain_core.evaluation.report import render_report
-from selftrain_core.models.resolve import resolve_model
+from selftrain_core.evaluation import plots
+from selftrain_core.evaluation.grounding import document_support
+from selftrain_core.evaluation.judge import PROMPT_ID as JUDGE_PROMPT
+from selftrain_core.evaluation.judge import Comparison, PairwiseJudge, judge_statistics
+from selftrain_core.evaluation.metrics import bootstrap_auroc, bootstrap_ci, containment, token_f1
+from selftrain_core.evaluation.report import LABELS, render_report
+from selftrain_core.models.loading import load_embedder
+from selftrain_core.models.resolve import ResolvedModel, resolve_model
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
-from selftrain_core.stages.score import open_scorer
 from selftrain_core.stages.train import trained_checkpoint
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
-STAGE, VERSION = "evaluate", 2
-METRICS = ("f1", "containment", "hallucinated")
+STAGE, VERSION = "evaluate", 3
+METRICS = ("f1", "containment", "correct", "hallucinated")
 
 ROW_SCHEMA = pa.schema(
     [
@@ -43,8 +51,10 @@ ROW_SCHEMA = pa.schema(
         ("answer", pa.string()),
         ("f1", pa.float64()),
         ("containment", pa.float64()),
-        ("agreement", pa.float64()),
+        ("correct", pa.float64()),
+        ("support", pa.float64()),
         ("hallucinated", pa.float64()),
+        ("s_k", pa.float64()),
     ]
 )
 METRIC_SCHEMA = pa.schema(
@@ -57,43 +67,60 @@ METRIC_SCHEMA = pa.schema(
         ("n", pa.int64()),
     ]
 )
+JUDGE_SCHEMA = pa.schema(
+    [
+        ("question_id", pa.string()),
+        ("base_first", pa.string()),
+        ("trained_first", pa.string()),
+        ("outcome", pa.string()),
+    ]
+)
 
 
-def plan(cfg: RunConfig, trained: ArtifactRef, answers: ArtifactRef) -> StagePlan:
+def judge_model(cfg: RunConfig) -> ResolvedModel:
+    j = cfg.evaluate.judge
+    return resolve_model(j.model, j.revision) if j.model else resolve_model(cfg.model.name, cfg.model.revision)
+
+
+def plan(cfg: RunConfig, trained: ArtifactRef, answers: ArtifactRef, scores: ArtifactRef, chunks: ArtifactRef):
     base = resolve_model(cfg.model.name, cfg.model.revision)
     embedder = resolve_model(cfg.embedder.name, kind="embedder")
-    settings = {
-        "evaluate": result_settings(cfg.evaluate),
-        "score": result_settings(cfg.score),
-        "seed": cfg.seed,
-        "dtype": cfg.model.dtype,
-    }
-    prompt = load_prompt(cfg.answers.without_document_prompt)
+    models = [base.manifest_entry("base"), embedder.manifest_entry("embedder")]
+    prompts = [load_prompt(cfg.answers.without_document_prompt).manifest_entry()]
+    if cfg.evaluate.with_document:
+        prompts.append(load_prompt(cfg.answers.with_document_prompt).manifest_entry())
+    if cfg.evaluate.judge.enabled:
+        models.append(judge_model(cfg).manifest_entry("judge"))
+        prompts.append(load_prompt(JUDGE_PROMPT).manifest_entry())
+    settings = {"evaluate": result_settings(cfg.evaluate), "seed": cfg.seed, "dtype": cfg.model.dtype}
     return make_plan(
         STAGE,
         VERSION,
         settings,
-        [trained, answers],
-        [base.manifest_entry("base"), embedder.manifest_entry("embedder")],
-        [prompt.manifest_entry()],
+        [trained, answers, scores, chunks],
+        models,
+        prompts,
         runtime={"batch_size": cfg.evaluate.batch_size, "device": cfg.model.device},
     )
 
 
-def greedy_answers(cfg: RunConfig, questions: list[dict[str, Any]], adapter: str | None, label: str) -> list[str]:
-    prompt = load_prompt(cfg.answers.without_document_prompt)
-    requests = [
-        ChatRequest(
-            q["question_id"],
-            prompt.messages(question=q["question"]),
-            1,
-            0.0,
-            1.0,
-            cfg.evaluate.max_new_tokens,
-        )
-        for q in questions
+def answer_requests(cfg: RunConfig, questions: list[dict[str, Any]], passages: dict[str, str] | None):
+    if passages is None:
+        prompt = load_prompt(cfg.answers.without_document_prompt)
+        messages = [prompt.messages(question=q["question"]) for q in questions]
+    else:
+        prompt = load_prompt(cfg.answers.with_document_prompt)
+        messages = [
+            prompt.messages(title=q["title"], passage=passages[q["chunk_id"]], question=q["question"])
+            for q in questions
+        ]
+    return [
+        ChatRequest(q["question_id"], m, 1, 0.0, 1.0, cfg.evaluate.max_new_tokens, 0, False)
+        for q, m in zip(questions, messages, strict=True)
     ]
-    model = resolve_model(cfg.model.name, cfg.model.revision)
+
+
+def greedy_answers(cfg: RunConfig, requests: list[ChatRequest], model: ResolvedModel, adapter: str | None, label: str):
     with tqdm(total=len(requests), desc=f"evaluate {label}", unit="question") as bar:
         backend = open_backend(
             "hf", model, cfg.model.dtype, cfg.model.device, cfg.evaluate.batch_size, adapter, bar.update
@@ -101,46 +128,70 @@ def greedy_answers(cfg: RunConfig, questions: list[dict[str, Any]], adapter: str
         return [r.completions[0].text for r in backend.generate(requests)]
 
 
-def summarise(rows: list[dict[str, Any]], models: list[str], cfg: RunConfig) -> list[dict[str, Any]]:
+def interval_row(model: str, metric: str, values: list[float], cfg: RunConfig) -> dict[str, Any]:
     e = cfg.evaluate
-    out = []
+    mean, low, high = bootstrap_ci(values, e.bootstrap_samples, e.confidence, cfg.seed)
+    return {"model": model, "metric": metric, "value": mean, "ci_low": low, "ci_high": high, "n": len(values)}
+
+
+def summarise(rows: list[dict[str, Any]], models: list[str], cfg: RunConfig) -> list[dict[str, Any]]:
+    """Means with intervals per model and metric; paired differences trained - base; retention; scorer AUROC."""
     by_model = {m: sorted((r for r in rows if r["model"] == m), key=lambda r: r["question_id"]) for m in models}
-    for model in models:
-        for metric in METRICS:
-            values = [r[metric] for r in by_model[model]]
-            mean, low, high = bootstrap_ci(values, e.bootstrap_samples, e.confidence, cfg.seed)
-            out.append(
-                {
-                    "model": model,
-                    "metric": metric,
-                    "value": mean,
-                    "ci_low": low,
-                    "ci_high": high,
-                    "n": len(values),
-                }
-            )
-    if len(models) == 2:
-        first, second = models
-        for metric in METRICS:
-            diffs = [b[metric] - a[metric] for a, b in zip(by_model[first], by_model[second], strict=True)]
-            mean, low, high = bootstrap_ci(diffs, e.bootstrap_samples, e.confidence, cfg.seed)
-            out.append(
-                {
-                    "model": f"{second}-{first}",
-                    "metric": metric,
-                    "value": mean,
-                    "ci_low": low,
-                    "ci_high": high,
-                    "n": len(diffs),
-                }
-            )
+    out = [interval_row(m, metric, [r[metric] for r in by_model[m]], cfg) for m in models for metric in METRICS]
+    base, trained = by_model["base"], by_model["trained"]
+    for metric in METRICS:
+        diffs = [t[metric] - b[metric] for b, t in zip(base, trained, strict=True)]
+        out.append(interval_row("trained-base", metric, diffs, cfg))
+    kept = [t["correct"] for b, t in zip(base, trained, strict=True) if b["correct"]]
+    gained = [t["correct"] for b, t in zip(base, trained, strict=True) if not b["correct"]]
+    out.append(interval_row("trained", "retention", kept, cfg))
+    out.append(interval_row("trained", "newly_correct", gained, cfg))
+    e = cfg.evaluate
+    value, low, high = bootstrap_auroc(
+        [b["s_k"] for b in base], [bool(b["correct"]) for b in base], e.bootstrap_samples, e.confidence, cfg.seed
+    )
+    out.append({"model": "scorer", "metric": "auroc", "value": value, "ci_low": low, "ci_high": high, "n": len(base)})
     return out
 
 
-def local_copy(store: ArtifactStore, ref: ArtifactRef, rel: str, into: str) -> str:
-    """A local folder with the artifact's `rel` files (a no-op copy for local stores is cheap at adapter size)."""
-    store.fs.get(f"{store.dir(ref.stage, ref.key)}/{rel}", f"{into}/{rel}", recursive=True)
-    return f"{into}/{rel}"
+def judge_rows(cfg: RunConfig, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+    """(per-question verdicts, metric rows, verdicts asked this run)."""
+    j = cfg.evaluate.judge
+    answer = {(r["question_id"], r["model"]): r for r in rows}
+    ids = sorted({r["question_id"] for r in rows})
+    comparisons = [
+        Comparison(
+            q,
+            answer[(q, "base")]["question"],
+            answer[(q, "base")]["reference"],
+            answer[(q, "base")]["answer"],
+            answer[(q, "trained")]["answer"],
+        )
+        for q in ids
+    ]
+    model = judge_model(cfg)
+
+    def backend():
+        return open_backend("hf", model, cfg.model.dtype, cfg.model.device, cfg.evaluate.batch_size)
+
+    judge = PairwiseJudge(backend, model.fingerprint, j.max_new_tokens)
+    verdicts = judge.verdicts(comparisons)
+    stats = judge_statistics(comparisons, verdicts)
+    metrics = [
+        interval_row("judge", name, [float(v["outcome"] == who) for v in verdicts], cfg)
+        for name, who in (("trained_win", "trained"), ("base_win", "base"), ("tie", "tie"))
+    ]
+    for name in ("position_flip_rate", "first_position_rate", "longer_answer_preferred", "invalid_verdicts"):
+        value = float(stats[name])
+        metrics.append(
+            {"model": "judge", "metric": name, "value": value, "ci_low": None, "ci_high": None, "n": len(ids)}
+        )
+    return verdicts, metrics, judge.asked
+
+
+def json_safe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """NaN (an undefined AUROC, an empty subset) as null, so the manifest stays strict JSON."""
+    return [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()} for r in rows]
 
 
 def run(
@@ -151,37 +202,71 @@ def run(
     log: Callable[[str], None] = print,
 ) -> ArtifactRef:
     def compute(writer):
-        held_out = [a for a in store.read_rows(plan.parent("answers")) if a["split"] == "test"]
+        held_out = sorted(
+            (a for a in store.read_rows(plan.parent("answers")) if a["split"] == "test"), key=lambda a: a["question_id"]
+        )
         if not held_out:
             raise StageInputError("no held-out questions: raise ingest.test_fraction or add documents")
-        held_out.sort(key=lambda a: a["question_id"])
-        scorer = open_scorer(cfg)
-        rows = []
+        passages = {c["chunk_id"]: c["text"] for c in store.read_rows(plan.parent("chunk"))}
+        s_k = {s["answer_id"]: s["s_k"] for s in store.read_rows(plan.parent("score"))}
+        base = resolve_model(cfg.model.name, cfg.model.revision)
+        answers: dict[str, list[str]] = {}
         with tempfile.TemporaryDirectory(prefix="selftrain-eval-") as tmp:
-            checkpoint = trained_checkpoint(store, plan.parent("train"))
-            trained_path = local_copy(store, plan.parent("train"), checkpoint["path"], tmp)
-            for label, path in (("base", None), ("trained", trained_path)):
-                answers = greedy_answers(cfg, held_out, path, label)
-                agreement = scorer.score_many([a["reference"] for a in held_out], [[x] for x in answers])
-                for item, answer, (agree,) in zip(held_out, answers, agreement, strict=True):
-                    rows.append(
-                        {
-                            "question_id": item["question_id"],
-                            "answer_id": item["answer_id"],
-                            "model": label,
-                            "question": item["question"],
-                            "reference": item["reference"],
-                            "answer": answer,
-                            "f1": token_f1(answer, item["reference"]),
-                            "containment": containment(answer, item["reference"]),
-                            "agreement": agree,
-                            "hallucinated": float(agree < cfg.evaluate.hallucination_threshold),
-                        }
-                    )
-        metrics = summarise(rows, ["base", "trained"], cfg)
+            train_ref = plan.parent("train")
+            checkpoint = trained_checkpoint(store, train_ref)
+            folder = f"{tmp}/{checkpoint['path']}"
+            store.fs.get(f"{store.dir(train_ref.stage, train_ref.key)}/{checkpoint['path']}", folder, recursive=True)
+            no_doc = answer_requests(cfg, held_out, None)
+            answers["base"] = greedy_answers(cfg, no_doc, base, None, "base")
+            if checkpoint["kind"] == "full":
+                full = ResolvedModel("trained", folder, train_ref.key, "local")
+                answers["trained"] = greedy_answers(cfg, no_doc, full, None, "trained")
+            else:
+                answers["trained"] = greedy_answers(cfg, no_doc, base, folder, "trained")
+        if cfg.evaluate.with_document:
+            with_doc = answer_requests(cfg, held_out, passages)
+            answers["base+document"] = greedy_answers(cfg, with_doc, base, None, "base+document")
+        embedder = load_embedder(resolve_model(cfg.embedder.name, kind="embedder"), cfg.model.device)
+        documents = [passages[q["chunk_id"]] for q in held_out]
+        rows = []
+        for label, texts in answers.items():
+            support = document_support(embedder, texts, documents, cfg.embedder.batch_size)
+            for item, answer, sup in zip(held_out, texts, support, strict=True):
+                f1 = token_f1(answer, item["reference"])
+                rows.append(
+                    {
+                        "question_id": item["question_id"],
+                        "answer_id": item["answer_id"],
+                        "model": label,
+                        "question": item["question"],
+                        "reference": item["reference"],
+                        "answer": answer,
+                        "f1": f1,
+                        "containment": containment(answer, item["reference"]),
+                        "correct": float(f1 >= cfg.evaluate.correct_f1),
+                        "support": sup,
+                        "hallucinated": float(sup < cfg.evaluate.hallucination_threshold),
+                        "s_k": s_k.get(item["answer_id"], float("nan")),
+                    }
+                )
+        metrics = summarise(rows, list(answers), cfg)
+        verdicts, asked = [], 0
+        if cfg.evaluate.judge.enabled:
+            verdicts, judge_metrics, asked = judge_rows(cfg, rows)
+            metrics += judge_metrics
+        base_rows = [r for r in rows if r["model"] == "base"]
+        known = [bool(r["correct"]) for r in base_rows]
+        figures = {
+            "scores.png": plots.score_histogram([r["s_k"] for r in base_rows], known, "S_K"),
+            "reliability.png": plots.reliability_curve([r["s_k"] for r in base_rows], known),
+            "models.png": plots.model_bars(metrics, list(answers), LABELS),
+        }
         writer.write_table("data", pa.Table.from_pylist(rows, schema=ROW_SCHEMA))
         writer.write_table("metrics", pa.Table.from_pylist(metrics, schema=METRIC_SCHEMA))
-        writer.write_bytes("report.md", render_report(metrics, cfg).encode("utf-8"))
-        return {"metrics": metrics, "held_out_questions": len(held_out)}
+        writer.write_table("judge", pa.Table.from_pylist(verdicts, schema=JUDGE_SCHEMA))
+        for name, png in figures.items():
+            writer.write_bytes(f"plots/{name}", png)
+        writer.write_bytes("report.md", render_report(metrics, cfg, list(figures)).encode("utf-8"))
+        return {"metrics": json_safe(metrics), "held_out_questions": len(held_out), "judge_verdicts_asked": asked}
 
     return execute(plan, store, run_info, compute, log)

@@ -89,6 +89,15 @@ def training_data(cfg: RunConfig, store: ArtifactStore, curated: ArtifactRef):
     return preference, sft, drops
 
 
+def missing_data(cfg: RunConfig, store: ArtifactStore, curated: ArtifactRef) -> str | None:
+    """Why training cannot start on this curated data (its message), or None when it can."""
+    try:
+        training_data(cfg, store, curated)
+    except StageInputError as exc:
+        return str(exc)
+    return None
+
+
 def run(
     cfg: RunConfig,
     plan: StagePlan,

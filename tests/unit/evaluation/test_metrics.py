@@ -24,3 +24,16 @@ def test_bootstrap_ci_brackets_the_mean_and_is_reproducible():
     assert bootstrap_ci(values, samples=500, seed=3) == (mean, low, high)
     assert bootstrap_ci([1.0] * 5) == (1.0, 1.0, 1.0)
     assert all(math.isnan(v) for v in bootstrap_ci([]))
+
+
+def test_auroc_matches_pairwise_counting_with_ties_and_its_interval_contains_it():
+    from selftrain_core.evaluation.metrics import auroc, bootstrap_auroc
+
+    scores, labels = [0.9, 0.8, 0.8, 0.3, 0.1, 0.5], [True, True, False, False, False, True]
+    pos = [s for s, y in zip(scores, labels, strict=True) if y]
+    neg = [s for s, y in zip(scores, labels, strict=True) if not y]
+    expected = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+    assert auroc(scores, labels) == pytest.approx(expected)
+    value, low, high = bootstrap_auroc(scores, labels, 200, 0.9, 0)
+    assert value == pytest.approx(expected) and low <= value <= high
+    assert math.isnan(auroc([0.1, 0.2], [True, True]))

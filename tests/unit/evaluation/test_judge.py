@@ -1,0 +1,71 @@
+"""The pairwise judge: verdict parsing, both orders, the cache, and its bias statistics."""
+
+from __future__ import annotations
+
+import pytest
+
+from selftrain_core.backends.base import ChatResult, Completion
+from selftrain_core.evaluation.judge import Comparison, PairwiseJudge, VerdictCache, judge_statistics, parse_verdict
+
+
+@pytest.mark.parametrize(
+    ("reply", "verdict"),
+    [("A", "A"), ("b.", "B"), ("**B**", "B"), ("Answer A is better", "A"), ("Tie", "tie"), ("I cannot say", "invalid")],
+)
+def test_verdicts_are_parsed_robustly(reply, verdict):
+    assert parse_verdict(reply) == verdict
+
+
+class ScriptedJudge:
+    """A backend whose verdict is a function of the prompt; it counts the requests it gets."""
+
+    def __init__(self, decide):
+        self.decide, self.requests = decide, 0
+
+    def generate(self, requests):
+        self.requests += len(requests)
+        return [ChatResult(r.request_id, [Completion(self.decide(r.messages[0]["content"]))]) for r in requests]
+
+
+def answers_in(prompt: str) -> tuple[str, str]:
+    a = prompt.split("Answer A: ")[1].split("\n")[0]
+    b = prompt.split("Answer B: ")[1].split("\n")[0]
+    return a, b
+
+
+COMPARISONS = [
+    Comparison("q1", "Capital of France?", "Paris.", "Lyon is the capital.", "Paris."),
+    Comparison("q2", "Who wrote it?", "Orwell.", "Orwell.", "Huxley wrote it, in a long long answer."),
+    Comparison("q3", "Same?", "Yes.", "Yes.", "Yes."),
+]
+
+
+def test_a_model_wins_only_when_preferred_in_both_orders_and_the_cache_answers_reruns(tmp_path):
+    # a judge that prefers the answer equal to the reference, else always says "A" (position bias)
+    def decide(prompt):
+        a, b = answers_in(prompt)
+        reference = prompt.split("Reference answer: ")[1].split("\n")[0]
+        return "A" if a == reference else "B" if b == reference else "A"
+
+    backend = ScriptedJudge(decide)
+    judge = PairwiseJudge(lambda: backend, "judge-fp", cache=VerdictCache("t", tmp_path))
+    rows = judge.verdicts(COMPARISONS)
+    assert [r["outcome"] for r in rows] == ["trained", "base", "tie"]
+    assert backend.requests == 4, "two orders for each differing pair; identical answers are not asked"
+    again = PairwiseJudge(lambda: backend, "judge-fp", cache=VerdictCache("t", tmp_path))
+    assert again.verdicts(COMPARISONS) == rows and again.asked == 0 and backend.requests == 4
+
+    biased = ScriptedJudge(lambda prompt: "A")  # always the first position
+    rows = PairwiseJudge(lambda: biased, "other", cache=VerdictCache("u", tmp_path)).verdicts(COMPARISONS)
+    assert [r["outcome"] for r in rows] == ["tie", "tie", "tie"]
+    stats = judge_statistics(COMPARISONS, rows)
+    assert stats["position_flip_rate"] == 1.0 and stats["first_position_rate"] == 1.0
+    assert stats["trained_win"] == 0.0 and stats["tie"] == 1.0
+
+
+def test_length_bias_counts_decisive_verdicts_for_the_longer_answer(tmp_path):
+    longer = ScriptedJudge(lambda p: "A" if len(answers_in(p)[0]) > len(answers_in(p)[1]) else "B")
+    rows = PairwiseJudge(lambda: longer, "len", cache=VerdictCache("v", tmp_path)).verdicts(COMPARISONS)
+    stats = judge_statistics(COMPARISONS, rows)
+    assert stats["longer_answer_preferred"] == 1.0 and stats["position_flip_rate"] == 0.0
+    assert [r["outcome"] for r in rows] == ["base", "trained", "tie"]
