@@ -16,6 +16,7 @@ from prefect.testing.utilities import prefect_test_harness
 from flows.self_train import self_train
 from selftrain_core.config import STAGES
 from selftrain_core.config_loading import load_run_config
+from selftrain_core.stages import train
 from selftrain_core.store import ArtifactStore
 from selftrain_core.store.lineage import walk
 
@@ -67,8 +68,13 @@ def artifact_keys(flow_run_id) -> set[str]:
     return {a["key"] for a in response.json()}
 
 
-def test_flow_runs_caches_and_recomputes_missing_files(harness, tmp_path):
-    cfg = small_config(tmp_path / "artifacts")
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("flow") / "artifacts"
+
+
+def test_flow_runs_caches_and_recomputes_missing_files(harness, root):
+    cfg = small_config(root)
     first = self_train(config=cfg, return_state=True)
     refs = first.result()
     assert list(refs) == list(STAGES)
@@ -76,7 +82,9 @@ def test_flow_runs_caches_and_recomputes_missing_files(harness, tmp_path):
     assert all(store.verify(s, r.key) == [] for s, r in refs.items())
     states = task_states(first.state_details.flow_run_id)
     assert set(states.values()) == {"Completed"}, states
-    assert {"answers-summary", "answers-sample", "evaluate-summary"} <= artifact_keys(first.state_details.flow_run_id)
+    published = artifact_keys(first.state_details.flow_run_id)
+    assert {"answers-summary", "answers-sample", "evaluate-summary", "evaluation-report"} <= published
+    assert {"evaluation-models", "evaluation-reliability", "evaluation-scores"} <= published
 
     pair = store.read_rows(refs["curate"])[0]["pair_id"]
     assert [s.stage for s in walk(store, pair)][-1] == "ingest"
@@ -92,3 +100,15 @@ def test_flow_runs_caches_and_recomputes_missing_files(harness, tmp_path):
     states = task_states(third.state_details.flow_run_id)
     assert states.pop("evaluate") == "Completed" and set(states.values()) == {"Cached"}
     assert store.verify("evaluate", refs["evaluate"].key) == []
+
+
+def test_an_empty_curated_dataset_ends_the_flow_with_a_record_that_no_model_was_trained(harness, root):
+    cfg = small_config(root)  # the stages above curate are cache hits from the test above
+    cfg = cfg.model_copy(update={"curate": cfg.curate.model_copy(update={"known_threshold": -1.0})})
+    state = self_train(config=cfg, return_state=True)
+    assert state.is_completed()
+    refs = state.result()
+    assert list(refs) == ["ingest", "chunk", "questions", "answers", "score", "curate"], "no train, no evaluate"
+    assert "self-train-outcome" in artifact_keys(state.state_details.flow_run_id)
+    store = ArtifactStore(cfg.artifact_root)
+    assert not store.fs.exists(store.dir("train", train.plan(cfg, refs["curate"]).key))
