@@ -38,6 +38,7 @@ class ScoreResult:
 class Scorer(Protocol):
     scorer_id: str
     version: int
+    needs_document: bool  # the stage passes the chunk text as ScoreInput.document for S_L
 
     def score(self, items: Sequence[ScoreInput]) -> list[ScoreResult]:
         """One result per item, in order."""

@@ -51,6 +51,7 @@ def parse_grade(reply: str) -> str | None:
 class BSDetector:
     scorer_id = "bsdetector"
     version = 1
+    needs_document = True  # self-reflection with the passage for S_L
 
     def __init__(self, consistency, backend, beta: float = 0.7, prompt_id: str = "self_reflection"):
         self.consistency, self.backend, self.beta = consistency, backend, beta

@@ -17,6 +17,7 @@ from selftrain_core.scorers.base import ScoreInput, ScoreResult, mean, result
 class EmbeddingAgreement:
     scorer_id = "embedding-agreement"
     version = 2
+    needs_document = False
 
     def __init__(self, embedder, batch_size: int = 64):
         self.embedder, self.batch_size = embedder, batch_size

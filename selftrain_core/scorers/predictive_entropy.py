@@ -21,6 +21,7 @@ from selftrain_core.scorers.base import ScoreInput, ScoreResult, has_text, resul
 class PredictiveEntropy:
     scorer_id = "predictive-entropy"
     version = 1
+    needs_document = False
 
     @staticmethod
     def roles(settings) -> tuple[str, ...]:

@@ -19,6 +19,7 @@ from selftrain_core.scorers.text import split_sentences
 class SelfCheckNLI:
     scorer_id = "selfcheck-nli"
     version = 1
+    needs_document = False
 
     def __init__(self, nli):
         self.nli = nli

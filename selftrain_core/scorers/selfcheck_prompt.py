@@ -32,6 +32,7 @@ def read_yes_no(reply: str) -> float:
 class SelfCheckPrompt:
     scorer_id = "selfcheck-prompt"
     version = 1
+    needs_document = False
 
     def __init__(self, backend, prompt_id: str = "selfcheck_support"):
         self.backend, self.prompt = backend, load_prompt(prompt_id)

@@ -68,6 +68,7 @@ def semantic_entropy(cluster_ids: Sequence[int], weights: np.ndarray) -> float:
 class SemanticEntropy:
     scorer_id = "semantic-entropy"
     version = 1
+    needs_document = False
 
     def __init__(self, consistency):
         self.consistency = consistency

@@ -154,7 +154,7 @@ def run(
         answers_ref = plan.parent("answers")
         answers = store.read_rows(answers_ref)
         scorer = open_configured_scorer(cfg)
-        passages = passages_for(store, answers_ref) if cfg.score.scorer == "bsdetector" else {}
+        passages = passages_for(store, answers_ref) if scorer.needs_document else {}
         start = time.perf_counter()
         rows = score_rows(scorer, answers, passages, plan.key, log)
         seconds = time.perf_counter() - start
