@@ -68,8 +68,8 @@ def print_calibration(result, curate) -> None:
         f"samples with token F1 < {result.wrong_f1} against the reference); AUROC of 1 - S_K: {result.auroc:.3f}"
     )
     table = Table(title="threshold sweep (pairs / sft: train questions; precision, recall: all questions)")
-    for column in ("S_L >=", "S_K <", "answerable", "flagged", "precision", "recall", "pairs", "sft", "rejected wrong"):
-        table.add_column(column, justify="right")
+    for column in ("S_L>=", "S_K<", "kept", "flagged", "prec.", "recall", "pairs", "sft", "rej.wrong"):
+        table.add_column(column, justify="right", no_wrap=True)
     for row in result.rows:
         configured = (row["answerable_threshold"], row["known_threshold"]) == (
             curate.answerable_threshold,
@@ -87,4 +87,8 @@ def print_calibration(result, curate) -> None:
             _pct(row["rejected_wrong"]),
         )
     console.print(table)
-    console.print("* the configured thresholds. Set them with curate.answerable_threshold= curate.known_threshold=")
+    console.print(
+        "kept: S_L >= threshold; flagged: kept and S_K < threshold (called unknown); prec.: share of flagged truly "
+        "unknown; rej.wrong: share of rejected answers that are wrong; * the configured thresholds "
+        "(curate.answerable_threshold, curate.known_threshold)."
+    )

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from selftrain_core.config import STAGES
 from selftrain_core.errors import ConfigError
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
@@ -28,6 +29,11 @@ def ancestry(store: ArtifactStore, ref: ArtifactRef) -> dict[str, dict[str, Any]
         found[current.stage] = manifest
         todo.extend(ArtifactRef(**p) for p in manifest.get("parents", []))
     return found
+
+
+def _in_order(manifests: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(stage, manifest) in pipeline order (ingest first)."""
+    return sorted(manifests.items(), key=lambda item: STAGES.index(item[0]) if item[0] in STAGES else len(STAGES))
 
 
 def _json(value: Any) -> str:
@@ -95,7 +101,7 @@ def dataset_card(manifests: dict[str, dict[str, Any]], counts: dict[str, int]) -
         "",
         "| stage | artifact key | created |",
         "| --- | --- | --- |",
-        *[f"| {stage} | `{m['key']}` | {m.get('created_at', '')} |" for stage, m in manifests.items()],
+        *[f"| {stage} | `{m['key']}` | {m.get('created_at', '')} |" for stage, m in _in_order(manifests)],
         "",
         "Every row keeps its `question_id` and `score_id`; `selftrain lineage <pair_id>` walks it to its document.",
         "",
