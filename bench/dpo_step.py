@@ -4,23 +4,26 @@
 
 Pairs are built from the offline Wikipedia summaries (question "What is <title>?", chosen = the first sentence of
 its summary, rejected = the first sentence of another's), the shape of the curated data (~30-token answers). Every
-number comes from this one run; the ratios are what to compare across machines:
-- `dpo step`: a TRL DPOTrainer optimizer step with selftrain's settings (LoRA, fp32, no gradient checkpointing,
-  reference log-probs precomputed), median over the steps after the first;
-- the same with the reference forward in every step (precompute off), and optionally with TRL's own defaults
-  (bf16 autocast + gradient checkpointing: --trl-defaults, slow);
-- `plain fwd+bwd`: the whole model (no LoRA), forward with ordinary logits and an LM loss, backward, on the
-  exact padded batch the DPO collator built (chosen + rejected rows).
+time is a median over repeats on the same batch (the first batch TRL's collator builds: chosen + rejected rows), in
+this one run; the ratios are what to compare across machines:
+- `DPO step`: TRL's training_step (loss, backward) + AdamW step, as Trainer.train takes it, with selftrain's
+  settings (LoRA on all linear layers, fp32, no gradient checkpointing, reference log-probs precomputed);
+- the same with the reference forward in every step, and (--trl-defaults, slow) with TRL's own defaults
+  (bf16 autocast + gradient checkpointing);
+- `plain fwd+bwd`: the whole model (no LoRA), ordinary logits and an LM loss, backward, on the same tokens;
+- the parts of a step: policy forward, forward+backward, reference forward.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 
 
 def make_pairs(n: int, seed: int = 0) -> list[dict]:
@@ -44,53 +47,88 @@ def make_pairs(n: int, seed: int = 0) -> list[dict]:
     ]
 
 
-def dpo_steps(pairs, batch: int, precompute: bool, trl_defaults: bool = False, max_steps: int = 4):
-    """(step seconds, first batch) of a TRL DPO run with selftrain's settings."""
+def median_seconds(fn, reps: int = 3) -> float:
+    fn()  # warm-up: allocations, oneDNN primitives
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def dpo_trainer(pairs, batch: int, precompute: bool, trl_defaults: bool = False):
+    """A TRL DPOTrainer with selftrain's settings (or TRL's bf16 + checkpointing defaults), ready to step."""
     import torch
-    from transformers import TrainerCallback
+    from datasets import Dataset
+    from trl import DPOTrainer
 
     from selftrain_core.config import RunConfig
     from selftrain_core.training.hardware import training_hardware
     from selftrain_core.training.model import load_trainable
     from selftrain_core.training.trainers import dpo_args
 
-    cfg = RunConfig.model_validate(
-        {
-            "train": {"batch_size": batch, "num_epochs": 1, "precompute_ref_log_probs": precompute},
-            "model": {"device": "cpu"},
-        }
-    )
+    train = {"batch_size": batch, "num_epochs": 1, "precompute_ref_log_probs": precompute}
+    cfg = RunConfig.model_validate({"train": train, "model": {"device": "cpu"}})
     hw = training_hardware(cfg.train, "cpu")
     torch.manual_seed(0)
     trainable = load_trainable(cfg, hw)
-    times: list[float] = []
+    args = dpo_args(cfg, hw, tempfile.mkdtemp(prefix="bench-dpo-"))
+    if trl_defaults:  # what TRL's DPOConfig does unless told otherwise
+        args = dataclasses.replace(args, bf16=True, gradient_checkpointing=True)
+    trainer = DPOTrainer(
+        model=trainable.model,
+        args=args,
+        train_dataset=Dataset.from_list(pairs),
+        processing_class=trainable.tokenizer,
+        peft_config=trainable.peft_config,
+    )
+    if args.gradient_checkpointing:  # Trainer.train turns it on; we step without train()
+        trainer.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs)
+    trainer.create_optimizer_and_scheduler(num_training_steps=10)
+    trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train's loop otherwise
+    trainer.model.train()
+    return trainer
 
-    class Timer(TrainerCallback):
-        def on_step_begin(self, *args, **kwargs):
-            self.start = time.perf_counter()
 
-        def on_step_end(self, *args, **kwargs):
-            times.append(time.perf_counter() - self.start)
+def dpo_step(trainer, batch) -> Callable[[], None]:
+    """One optimizer step as Trainer.train takes it: loss (+ reference), backward, AdamW, zero_grad."""
 
-    from datasets import Dataset
-    from trl import DPOTrainer
+    def step():
+        trainer.training_step(trainer.model, batch)
+        trainer.optimizer.step()
+        trainer.optimizer.zero_grad(set_to_none=True)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        args = dpo_args(cfg, hw, tmp)
-        args.max_steps = max_steps
-        if trl_defaults:  # what TRL's DPOConfig does unless told otherwise
-            args.bf16, args.gradient_checkpointing = True, True
-        trainer = DPOTrainer(
-            model=trainable.model,
-            args=args,
-            train_dataset=Dataset.from_list(pairs),
-            processing_class=trainable.tokenizer,
-            peft_config=trainable.peft_config,
-            callbacks=[Timer()],
-        )
-        batch_inputs = next(iter(trainer.get_train_dataloader()))
-        trainer.train()
-    return times, batch_inputs
+    return step
+
+
+def policy_parts(trainer, batch) -> dict[str, float]:
+    """Where a step's time goes: the policy forward alone, forward+backward, the reference forward."""
+    import torch
+    from trl.trainer.dpo_trainer import use_adapter
+
+    model = trainer.model
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    labels = ids.masked_fill(batch["completion_mask"] == 0, -100)
+
+    def forward():
+        with torch.no_grad():
+            model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True, use_cache=False)
+
+    def forward_backward():
+        out = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True, use_cache=False)
+        out.log_probs.sum().backward()
+        model.zero_grad(set_to_none=True)
+
+    def reference():
+        with use_adapter(model, None):
+            forward()
+
+    return {
+        "policy forward (no grad)": median_seconds(forward),
+        "policy forward+backward (LoRA)": median_seconds(forward_backward),
+        "reference forward (adapter disabled)": median_seconds(reference),
+    }
 
 
 def plain_forward_backward(batch_inputs, reps: int = 3) -> list[float]:
@@ -119,29 +157,31 @@ def main() -> None:
     import torch
 
     pairs = make_pairs(args.pairs)
-    ours, batch = dpo_steps(pairs, args.batch, precompute=True)
-    every_step, _ = dpo_steps(pairs, args.batch, precompute=False)
-    plain = plain_forward_backward(batch)
-    rows = [("dpo step (selftrain: LoRA, fp32, precomputed reference)", ours)]
-    rows.append(("dpo step, reference forward every step", every_step))
+    ours = dpo_trainer(pairs, args.batch, precompute=True)
+    batch = next(iter(ours.get_train_dataloader()))  # carries the precomputed reference log-probs
+    rows = [("DPO step, selftrain (LoRA, fp32, precomputed reference)", median_seconds(dpo_step(ours, batch)))]
+    parts = policy_parts(ours, batch)
+    every = dpo_trainer(pairs, args.batch, precompute=False)
+    plain_batch = {k: v for k, v in batch.items() if not k.startswith("ref_")}
+    rows.append(("DPO step, reference forward in every step", median_seconds(dpo_step(every, plain_batch))))
     if args.trl_defaults:
+        slow = dpo_trainer(pairs, args.batch, precompute=False, trl_defaults=True)
         rows.append(
             (
-                "dpo step, TRL defaults (bf16 autocast + gradient checkpointing)",
-                dpo_steps(pairs, args.batch, True, True, 2)[0],
+                "DPO step, TRL defaults (bf16 autocast + gradient checkpointing)",
+                median_seconds(dpo_step(slow, plain_batch), 1),
             )
         )
-    base = statistics.median(plain)
+    plain = statistics.median(plain_forward_backward(batch))
     shape = tuple(batch["input_ids"].shape)
     print(
         f"batch: {args.batch} pairs -> input_ids {shape} (chosen + rejected rows), "
         f"torch threads {torch.get_num_threads()}"
     )
-    print("| what | median s | vs plain fwd+bwd |\n|---|---|---|")
-    print(f"| plain fwd+bwd, whole model, {shape[0]} x {shape[1]} tokens | {base:.2f} | 1.00x |")
-    for label, times in rows:
-        steady = times[1:] or times
-        print(f"| {label} | {statistics.median(steady):.2f} | {statistics.median(steady) / base:.2f}x |")
+    print("| what (same tokens) | median s | vs plain fwd+bwd |\n|---|---|---|")
+    print(f"| plain fwd+bwd, whole model (no LoRA), full logits | {plain:.2f} | 1.00x |")
+    for label, seconds in rows + list(parts.items()):
+        print(f"| {label} | {seconds:.2f} | {seconds / plain:.2f}x |")
 
 
 if __name__ == "__main__":
