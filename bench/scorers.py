@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from selftrain_core.config_loading import load_run_config
-from selftrain_core.curation.calibration import WRONG_F1, auroc, sample_wrong
+from selftrain_core.curation.calibration import WRONG_F1, sample_wrong
+from selftrain_core.evaluation.metrics import auroc
 from selftrain_core.models.resolve import resolve_model
 from selftrain_core.scorers import scorer_class
 from selftrain_core.scorers.text import split_sentences

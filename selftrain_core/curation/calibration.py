@@ -20,7 +20,7 @@ import numpy as np
 from selftrain_core.config_detection import CurateConfig
 from selftrain_core.curation.pairs import curate_question
 from selftrain_core.errors import StageInputError
-from selftrain_core.evaluation.metrics import token_f1
+from selftrain_core.evaluation.metrics import auroc, token_f1
 
 WRONG_F1 = 0.3
 
@@ -33,17 +33,6 @@ def truly_unknown(answer: dict[str, Any], wrong_f1: float = WRONG_F1) -> bool:
     samples = answer["no_doc"]
     wrong = sum(sample_wrong(s, answer["reference"], wrong_f1) for s in samples)
     return bool(samples) and wrong >= len(samples) / 2
-
-
-def auroc(scores: Sequence[float], positives: Sequence[bool]) -> float:
-    """Area under the ROC curve of `scores` for `positives` (ties count half); nan with one class only."""
-    s, y = np.asarray(scores, dtype=float), np.asarray(positives, dtype=bool)
-    if y.all() or not y.any():
-        return float("nan")
-    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
-    ranks = (np.cumsum(counts) - (counts - 1) / 2)[inverse]  # 1-based ranks, ties averaged
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ LABELS = {
     "correct": "correct: F1 >= threshold (higher is better)",
     "hallucinated": "hallucination rate: unsupported by the document (lower is better)",
 }
+SHORT_LABELS = {"f1": "token F1", "containment": "containment", "correct": "correct", "hallucinated": "hallucinated"}
 JUDGE_LABELS = {
     "trained_win": "trained preferred in both orders",
     "base_win": "base preferred in both orders",

@@ -30,7 +30,7 @@ from selftrain_core.evaluation.grounding import document_support
 from selftrain_core.evaluation.judge import PROMPT_ID as JUDGE_PROMPT
 from selftrain_core.evaluation.judge import Comparison, PairwiseJudge, judge_statistics
 from selftrain_core.evaluation.metrics import bootstrap_auroc, bootstrap_ci, containment, token_f1
-from selftrain_core.evaluation.report import LABELS, render_report
+from selftrain_core.evaluation.report import SHORT_LABELS, render_report
 from selftrain_core.models.loading import load_embedder
 from selftrain_core.models.resolve import ResolvedModel, resolve_model
 from selftrain_core.prompts import load_prompt
@@ -38,7 +38,7 @@ from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.train import trained_checkpoint
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
-STAGE, VERSION = "evaluate", 3
+STAGE, VERSION = "evaluate", 4
 METRICS = ("f1", "containment", "correct", "hallucinated")
 
 ROW_SCHEMA = pa.schema(
@@ -189,6 +189,11 @@ def judge_rows(cfg: RunConfig, rows: list[dict[str, Any]]) -> tuple[list[dict[st
     return verdicts, metrics, judge.asked
 
 
+def scorer_id(store: ArtifactStore, plan: StagePlan) -> str:
+    scores = plan.parent("score")
+    return str(store.manifest(scores.stage, scores.key).get("scorer", {}).get("id", "scorer"))
+
+
 def json_safe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """NaN (an undefined AUROC, an empty subset) as null, so the manifest stays strict JSON."""
     return [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()} for r in rows]
@@ -257,9 +262,9 @@ def run(
         base_rows = [r for r in rows if r["model"] == "base"]
         known = [bool(r["correct"]) for r in base_rows]
         figures = {
-            "scores.png": plots.score_histogram([r["s_k"] for r in base_rows], known, "S_K"),
+            "scores.png": plots.score_histogram([r["s_k"] for r in base_rows], known, scorer_id(store, plan)),
             "reliability.png": plots.reliability_curve([r["s_k"] for r in base_rows], known),
-            "models.png": plots.model_bars(metrics, list(answers), LABELS),
+            "models.png": plots.model_bars(metrics, list(answers), SHORT_LABELS),
         }
         writer.write_table("data", pa.Table.from_pylist(rows, schema=ROW_SCHEMA))
         writer.write_table("metrics", pa.Table.from_pylist(metrics, schema=METRIC_SCHEMA))

@@ -74,43 +74,36 @@ def sft_args(cfg: RunConfig, hw: TrainingHardware, output_dir: str):
     )
 
 
-def _tag(history: list[dict[str, Any]], phase: str) -> list[dict[str, Any]]:
-    return [{**entry, "phase": phase} for entry in history]
+def fit(trainer_class, args, trainable: TrainableModel, rows, phase: str, callbacks=None) -> TrainResult:
+    """Train `trainable` on `rows` with a TRL trainer; the logged history is tagged with the phase."""
+    from datasets import Dataset
+
+    trainer = trainer_class(
+        model=trainable.model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=trainable.tokenizer,
+        peft_config=trainable.peft_config,
+        callbacks=callbacks,
+    )
+    trainer.train()
+    history = [{**entry, "phase": phase} for entry in trainer.state.log_history]
+    return TrainResult(trainer.model, trainable.tokenizer, trainer, history)
 
 
 def run_sft(cfg, hw, trainable: TrainableModel, rows, output_dir: str, callbacks=None) -> TrainResult:
-    from datasets import Dataset
     from trl import SFTTrainer
 
-    trainer = SFTTrainer(
-        model=trainable.model,
-        args=sft_args(cfg, hw, output_dir),
-        train_dataset=Dataset.from_list(rows),
-        processing_class=trainable.tokenizer,
-        peft_config=trainable.peft_config,
-        callbacks=callbacks,
-    )
-    trainer.train()
-    return TrainResult(trainer.model, trainable.tokenizer, trainer, _tag(trainer.state.log_history, "sft"))
+    return fit(SFTTrainer, sft_args(cfg, hw, output_dir), trainable, rows, "sft", callbacks)
 
 
 def run_dpo(cfg, hw, trainable: TrainableModel, rows, output_dir: str, callbacks=None) -> TrainResult:
-    from datasets import Dataset
     from trl import DPOTrainer
 
-    trainer = DPOTrainer(
-        model=trainable.model,
-        args=dpo_args(cfg, hw, output_dir),
-        train_dataset=Dataset.from_list(rows),
-        processing_class=trainable.tokenizer,
-        peft_config=trainable.peft_config,
-        callbacks=callbacks,
-    )
-    trainer.train()
-    model = trainer.model
-    if "ref" in getattr(model, "peft_config", {}):
-        model.delete_adapter("ref")  # the frozen reference copy is not part of the result
-    return TrainResult(model, trainable.tokenizer, trainer, _tag(trainer.state.log_history, "dpo"))
+    result = fit(DPOTrainer, dpo_args(cfg, hw, output_dir), trainable, rows, "dpo", callbacks)
+    if "ref" in getattr(result.model, "peft_config", {}):
+        result.model.delete_adapter("ref")  # the frozen reference copy is not part of the result
+    return result
 
 
 def run_recipe(

@@ -8,8 +8,9 @@ from typer.testing import CliRunner
 
 from selftrain_cli.app import app
 from selftrain_core.config_loading import build_run_config
-from selftrain_core.curation.calibration import auroc, sweep, truly_unknown
+from selftrain_core.curation.calibration import sweep, truly_unknown
 from selftrain_core.errors import ConfigError
+from selftrain_core.evaluation.metrics import auroc
 from selftrain_core.export.hf_dataset import export_dataset
 from selftrain_core.stages import curate, score
 from selftrain_core.stages.base import RunInfo
