@@ -12,10 +12,10 @@ from prefect import Task, flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from selftrain_core.config import STAGES, RunConfig
+from selftrain_core.runs.preflight import check_run_supported
 from selftrain_core.stages import answers, chunk, curate, evaluate, ingest, questions, score, train
 from selftrain_core.stages.base import StagePlan
 from selftrain_core.store import ArtifactRef, ArtifactStore
-from selftrain_core.training.hardware import check_training_supported
 from tasks.stages import (
     answers_task,
     chunk_task,
@@ -49,7 +49,7 @@ def record_no_model(reason: str) -> None:
 def self_train(config: RunConfig | None = None, stop_after: StageName = "evaluate") -> dict[str, ArtifactRef]:
     """One self-training iteration on `config`; `stop_after` ends the run early after that stage."""
     cfg = config or RunConfig()
-    check_training_supported(cfg.train, cfg.model.device)  # hardware the config needs: fail before any work
+    check_run_supported(cfg)  # hardware the config needs: fail before any work
     last = STAGES.index(stop_after)
     refs: dict[str, ArtifactRef] = {}
 

@@ -1,0 +1,36 @@
+"""Preflight: fail before any work, with a message naming the setting, when this machine cannot run the config.
+
+A deployment on the GPU work pool sets `model.device: cuda`, so a worker without a GPU that picks it up stops here
+instead of silently running a large model on the CPU (what `device: auto` would do). Nothing is written.
+"""
+
+from __future__ import annotations
+
+from selftrain_core.config import RunConfig
+from selftrain_core.errors import ConfigError
+from selftrain_core.training.hardware import check_training_supported
+
+
+def check_device(device: str) -> None:
+    """`cuda` / `cuda:N` needs that GPU here; `auto` and `cpu` run anywhere."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"model.device={device} needs a CUDA GPU, but this machine has none (torch.cuda.is_available() is "
+            "False): run it on a GPU worker (work pool selftrain-gpu), or set model.device=auto or cpu"
+        )
+    index = device.partition(":")[2]
+    if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+        raise ConfigError(
+            f"model.device={device}: this machine has {torch.cuda.device_count()} CUDA GPU(s) (cuda:0 ...); "
+            "use cuda, cuda:<index> or auto"
+        )
+
+
+def check_run_supported(cfg: RunConfig) -> None:
+    """Everything the config needs from this machine: the device, then what training needs (QLoRA, launchers)."""
+    check_device(cfg.model.device)
+    check_training_supported(cfg.train, cfg.model.device)
