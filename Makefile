@@ -46,3 +46,26 @@ format: install
 
 clean:
 	rm -rf artifacts/*/ .pytest_cache .ruff_cache
+
+# --- Prefect: a local server, the work pools, the deployments of prefect.yaml, a worker --------------------------
+# `make server` in one terminal, then `make pools deploy` and `make worker` (POOL=selftrain-gpu on a GPU machine).
+# The server's address; these targets talk to it (set PREFECT_API_URL for another server).
+PREFECT_API_URL ?= http://127.0.0.1:4200/api
+POOL ?= selftrain-cpu
+PREFECT := PREFECT_API_URL=$(PREFECT_API_URL) $(BIN)/prefect
+
+.PHONY: server pools deploy worker
+
+server: install
+	$(BIN)/prefect server start --host 127.0.0.1
+
+pools: install
+	$(PREFECT) work-pool inspect selftrain-cpu >/dev/null 2>&1 || $(PREFECT) work-pool create selftrain-cpu --type process
+	$(PREFECT) work-pool inspect selftrain-gpu >/dev/null 2>&1 || $(PREFECT) work-pool create selftrain-gpu --type process
+
+# `prefect deploy --all`, with a fix for one request the pinned server refuses (see deployments/deploy.py)
+deploy: install
+	PREFECT_API_URL=$(PREFECT_API_URL) $(BIN)/python -m deployments.deploy --all
+
+worker: install
+	$(PREFECT) worker start --pool $(POOL)

@@ -1,0 +1,1 @@
+"""Deployment entry points and work-pool setup (prefect.yaml declares the deployments)."""

@@ -1,0 +1,78 @@
+"""The retrain-weekly and evaluate flows under prefect_test_harness, on tiny local models and a local JSONL source:
+retrain trains on a fresh store, trains nothing when no document was added, retrains after one was; evaluate
+re-evaluates a checkpoint by key and refuses a key that does not exist before any work."""
+
+import json
+import shutil
+
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.evaluate import evaluate_checkpoint
+from flows.retrain import retrain
+from selftrain_core.config_loading import build_run_config
+from selftrain_core.errors import ArtifactNotFoundError, ConfigError
+from selftrain_core.runs.new_documents import last_trained_ingest
+from selftrain_core.store import ArtifactStore
+from tests.conftest import tiny_config_data
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def harness():
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture(scope="module")
+def setup(tiny_lm, tiny_embedder, corpus_file, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("retrain")
+    corpus = folder / "docs.jsonl"
+    shutil.copy(corpus_file, corpus)
+    cfg = build_run_config(tiny_config_data(tiny_lm, tiny_embedder, corpus, folder / "artifacts"))
+    return cfg, corpus
+
+
+def keys(store: ArtifactStore, stage: str) -> set[str]:
+    return {m["key"] for m in store.list(stage)}
+
+
+def test_retrain_runs_once_then_only_when_documents_were_added(harness, setup):
+    cfg, corpus = setup
+    store = ArtifactStore(cfg.artifact_root)
+    first = retrain(config=cfg)
+    assert "evaluate" in first, "a store with no successful run on this source trains"
+    assert last_trained_ingest(store, cfg.ingest.source) == first["ingest"]
+
+    unchanged = retrain(config=cfg)
+    assert unchanged == {"ingest": first["ingest"]}, "no new document: nothing trained"
+    assert keys(store, "train") == {first["train"].key}
+
+    with corpus.open("a", encoding="utf-8") as handle:
+        text = "The Danube is the second-longest river in Europe. It flows through ten countries."
+        handle.write(json.dumps({"id": "danube", "title": "Danube", "text": text, "category": "Geography"}) + "\n")
+    second = retrain(config=cfg)
+    assert second["ingest"] != first["ingest"] and "evaluate" in second
+    assert keys(store, "train") == {first["train"].key, second["train"].key}
+    assert last_trained_ingest(store, cfg.ingest.source) == second["ingest"]
+
+
+def test_evaluate_a_checkpoint_by_key_and_refuse_a_missing_one_before_any_work(harness, setup, tiny_embedder):
+    cfg, _ = setup
+    store = ArtifactStore(cfg.artifact_root)
+    train_key = store.list("train")[0]["key"]
+    ref = evaluate_checkpoint(train_key=train_key, config=cfg)
+    manifest = store.manifest("evaluate", ref.key)
+    assert manifest["parents"][0]["stage"] == "train" and manifest["parents"][0]["key"] == train_key
+    assert store.verify("evaluate", ref.key) == []
+
+    before = {stage: keys(store, stage) for stage in ("ingest", "train", "evaluate")}
+    with pytest.raises(ArtifactNotFoundError, match="train_key 0123456789abcdef: no complete train artifact"):
+        evaluate_checkpoint(train_key="0123456789abcdef", config=cfg)
+    with pytest.raises(ConfigError, match="train_key 'latest' is not an artifact key"):
+        evaluate_checkpoint(train_key="latest", config=cfg)
+    other_base = cfg.model_copy(update={"model": cfg.model.model_copy(update={"name": str(tiny_embedder)})})
+    with pytest.raises(ConfigError, match="is not the base model of train/"):
+        evaluate_checkpoint(train_key=train_key, config=other_base)
+    assert {stage: keys(store, stage) for stage in before} == before, "nothing written"
