@@ -1,4 +1,5 @@
-"""The self-training flow: ingest -> chunk -> questions -> answers -> score -> curate -> train -> evaluate.
+"""The self-training flow: ingest -> chunk -> questions -> answers -> score -> curate -> train -> evaluate, for
+one or more rounds with a gate between them.
 
 Each stage's plan (its artifact key) is computed here before the task runs; a task whose artifact is complete is
 a cache hit (Prefect's result cache, keyed by the artifact key), and a task whose files are gone is refreshed.
@@ -13,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from selftrain_core.config import STAGES, RunConfig
 from selftrain_core.runs.preflight import check_run_supported
+from selftrain_core.runs.rounds import gate, local_adapter, next_round
 from selftrain_core.stages import answers, chunk, curate, evaluate, ingest, questions, score, train
 from selftrain_core.stages.base import StagePlan
 from selftrain_core.store import ArtifactRef, ArtifactStore
@@ -45,11 +47,8 @@ def record_no_model(reason: str) -> None:
     )
 
 
-@flow(name="self-train")
-def self_train(config: RunConfig | None = None, stop_after: StageName = "evaluate") -> dict[str, ArtifactRef]:
-    """One self-training iteration on `config`; `stop_after` ends the run early after that stage."""
-    cfg = config or RunConfig()
-    check_run_supported(cfg)  # hardware the config needs: fail before any work
+def run_round(cfg: RunConfig, stop_after: str) -> dict[str, ArtifactRef]:
+    """One round's stages in order; ends early after `stop_after`, or before train when there is nothing to train."""
     last = STAGES.index(stop_after)
     refs: dict[str, ArtifactRef] = {}
 
@@ -77,5 +76,43 @@ def self_train(config: RunConfig | None = None, stop_after: StageName = "evaluat
         return refs
     evaluate_plan = evaluate.plan(cfg, refs["train"], refs["answers"], refs["score"], refs["chunk"])
     done("evaluate", run_task(evaluate_task, evaluate_plan, cfg))
-    get_run_logger().info("self-train finished: %s", {k: v.key for k, v in refs.items()})
+    return refs
+
+
+def rounds_page(rows: list[dict[str, str]]) -> str:
+    lines = ["# Self-training rounds", "", "| round | train | evaluate | gate |", "|---|---|---|---|"]
+    lines += [f"| {r['round']} | `{r['train']}` | `{r['evaluate']}` | {r['gate']} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+@flow(name="self-train")
+def self_train(config: RunConfig | None = None, stop_after: StageName = "evaluate") -> dict[str, ArtifactRef]:
+    """`config.rounds.count` self-training rounds (round i+1 samples from and continues round i's adapter) while
+    the gate passes; `stop_after` ends each round after that stage. Returns the last round's artifacts."""
+    cfg = config or RunConfig()
+    check_run_supported(cfg)  # hardware the config needs: fail before any work
+    logger = get_run_logger()
+    store = ArtifactStore(cfg.artifact_root)
+    history: list[dict[str, str]] = []
+    while True:
+        refs = run_round(cfg, stop_after)
+        if "evaluate" not in refs:
+            break
+        metrics = store.manifest("evaluate", refs["evaluate"].key)["metrics"]
+        decision = gate(cfg, metrics)
+        history.append(
+            {
+                "round": str(cfg.iteration),
+                "train": refs["train"].key,
+                "evaluate": refs["evaluate"].key,
+                "gate": ("pass: " if decision.passed else "stop: ") + decision.reason,
+            }
+        )
+        logger.info("round %d: %s", cfg.iteration, history[-1]["gate"])
+        if cfg.iteration >= cfg.rounds.count or not decision.passed:
+            break
+        cfg = next_round(cfg, local_adapter(store, refs["train"]))
+    if cfg.rounds.count > 1:
+        create_markdown_artifact(rounds_page(history), key="self-train-rounds", description="rounds and gate decisions")
+    logger.info("self-train finished: %s", {k: v.key for k, v in refs.items()})
     return refs

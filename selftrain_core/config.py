@@ -12,9 +12,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from selftrain_core.config_base import RUNTIME, StrictModel
+from selftrain_core.config_base import RUNTIME, StrictModel, adapter_folder
 from selftrain_core.config_detection import CurateConfig, ScoreConfig
 from selftrain_core.config_evaluation import EvaluateConfig
+from selftrain_core.config_rounds import RoundsConfig
 from selftrain_core.config_training import TrainConfig
 from selftrain_core.errors import ModelNotFoundError
 from selftrain_core.models.names import check_model_name
@@ -40,11 +41,21 @@ class ModelConfig(StrictModel):
         "float32", description="Weights dtype for inference and training."
     )
     device: str = Field("auto", description="torch device: auto, cpu, cuda, cuda:1...", json_schema_extra=RUNTIME)
+    adapter: str | None = Field(
+        None,
+        description="A LoRA adapter applied on the policy when sampling answers and evaluated as the previous "
+        "round (the flow sets it from round 2 on; questions are always written by the base model).",
+    )
 
     @field_validator("name")
     @classmethod
     def _known_name(cls, name: str) -> str:
         return _checked(name, "model")
+
+    @field_validator("adapter")
+    @classmethod
+    def _adapter_exists(cls, path: str | None) -> str | None:
+        return None if path is None else adapter_folder(path)
 
 
 class EmbedderConfig(StrictModel):
@@ -195,7 +206,10 @@ class RunConfig(StrictModel):
         "artifacts", description="Artifact root: a local folder or any fsspec URL.", json_schema_extra=RUNTIME
     )
     seed: int = Field(0, description="Seed for splits, sampling, training and bootstrap.")
-    iteration: int = Field(1, ge=1, description="Self-training round (recorded in manifests).")
+    iteration: int = Field(1, ge=1, description="Self-training round (recorded in manifests; set by the flow).")
+    rounds: RoundsConfig = Field(
+        default_factory=RoundsConfig, description="How many rounds, and the gate between them."
+    )
     model: ModelConfig = Field(default_factory=ModelConfig)
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
@@ -206,6 +220,12 @@ class RunConfig(StrictModel):
     curate: CurateConfig = Field(default_factory=CurateConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+
+    @model_validator(mode="after")
+    def _rounds_continue_an_adapter(self) -> RunConfig:
+        if self.rounds.count > 1 and self.train.finetune == "full":
+            raise ValueError("rounds.count > 1 continues a LoRA adapter from round to round; use train.finetune=lora")
+        return self
 
     @field_validator("name")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -27,3 +28,13 @@ def result_settings(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: result_settings(v) for k, v in value.items()}
     return value
+
+
+def adapter_folder(path: str) -> str:
+    """The absolute path of a LoRA adapter folder; ValueError (pydantic names the field) when it is not one."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"checkpoint folder {path!r} does not exist")
+    if not (folder / "adapter_config.json").is_file():
+        raise ValueError(f"{path!r} is not a LoRA adapter folder (no adapter_config.json)")
+    return str(folder.resolve())

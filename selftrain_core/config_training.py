@@ -6,12 +6,11 @@ and checkpointing on a CUDA GPU; fp32 without checkpointing on CPU, where TRL's 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from selftrain_core.config_base import RUNTIME, StrictModel
+from selftrain_core.config_base import RUNTIME, StrictModel, adapter_folder
 
 
 class TrainConfig(StrictModel):
@@ -80,14 +79,7 @@ class TrainConfig(StrictModel):
     @field_validator("init_adapter")
     @classmethod
     def _adapter_exists(cls, path: str | None) -> str | None:
-        if path is None:
-            return None
-        folder = Path(path).expanduser()
-        if not folder.is_dir():
-            raise ValueError(f"checkpoint folder {path!r} does not exist")
-        if not (folder / "adapter_config.json").is_file():
-            raise ValueError(f"{path!r} is not a LoRA adapter folder (no adapter_config.json)")
-        return str(folder.resolve())
+        return None if path is None else adapter_folder(path)
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:

@@ -38,7 +38,8 @@ def run_pipeline(cfg: RunConfig, stop_after: str = "evaluate", log=None) -> tupl
     store, refs, lines = ArtifactStore(cfg.artifact_root), {}, []
     for stage in STAGES[: STAGES.index(stop_after) + 1]:
         plan = plan_of(stage, cfg, refs)
-        refs[stage] = MODULES[stage].run(cfg, plan, store, RunInfo(run_id="test"), log=log or lines.append)
+        run_info = RunInfo(run_id="test", iteration=cfg.iteration)
+        refs[stage] = MODULES[stage].run(cfg, plan, store, run_info, log=log or lines.append)
     return refs, lines
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -20,7 +21,7 @@ from selftrain_core.config import RunConfig
 from selftrain_core.config_base import result_settings
 from selftrain_core.errors import StageInputError
 from selftrain_core.hashing import derive_seed, stable_hash
-from selftrain_core.models.resolve import resolve_model
+from selftrain_core.models.resolve import folder_fingerprint, resolve_model
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.store import ArtifactRef, ArtifactStore
@@ -56,7 +57,6 @@ SCHEMA = pa.schema(
 
 
 def plan(cfg: RunConfig, questions: ArtifactRef, chunks: ArtifactRef) -> StagePlan:
-    model = resolve_model(cfg.model.name, cfg.model.revision)
     settings = {"answers": result_settings(cfg.answers), "seed": cfg.seed, "dtype": cfg.model.dtype}
     prompts = [
         load_prompt(p).manifest_entry() for p in (cfg.answers.with_document_prompt, cfg.answers.without_document_prompt)
@@ -66,7 +66,7 @@ def plan(cfg: RunConfig, questions: ArtifactRef, chunks: ArtifactRef) -> StagePl
         VERSION,
         settings,
         [questions, chunks],
-        [model.manifest_entry("policy")],
+        policy_models(cfg),
         prompts,
         runtime={
             "batch_size": cfg.answers.batch_size,
@@ -74,6 +74,15 @@ def plan(cfg: RunConfig, questions: ArtifactRef, chunks: ArtifactRef) -> StagePl
             "device": cfg.model.device,
         },
     )
+
+
+def policy_models(cfg: RunConfig) -> list[dict[str, Any]]:
+    """The policy's manifest entries: the base model, and the adapter it samples through (rounds 2+)."""
+    entries = [resolve_model(cfg.model.name, cfg.model.revision).manifest_entry("policy")]
+    if cfg.model.adapter:
+        fingerprint = folder_fingerprint(Path(cfg.model.adapter))
+        entries.append({"role": "policy_adapter", "name": cfg.model.adapter, "fingerprint": fingerprint})
+    return entries
 
 
 def question_requests(cfg: RunConfig, question: dict[str, Any], passage: str) -> list[ChatRequest]:
@@ -163,6 +172,7 @@ def run(
         if done:
             log(f"answers: resuming, {len(done)} of {len(shards)} shards already done")
         model = resolve_model(cfg.model.name, cfg.model.revision)
+        policy_name = model.name + (f"+adapter:{plan.models[1]['fingerprint']}" if cfg.model.adapter else "")
         remaining = sum(len(shards[i]) for i in todo) * len(ROLES)
         with tqdm(total=remaining, desc="answers", unit="request") as bar:
             backend = None
@@ -174,13 +184,13 @@ def run(
                         cfg.model.dtype,
                         cfg.model.device,
                         cfg.answers.batch_size,
-                        None,
+                        cfg.model.adapter,
                         bar.update,
                     )
                 requests = [r for q in shards[index] for r in question_requests(cfg, q, passages[q["chunk_id"]])]
                 results = backend.generate(requests)
                 rows = [
-                    answer_row(cfg, plan.key, q, results[3 * j : 3 * j + 3], backend.name, model.name)
+                    answer_row(cfg, plan.key, q, results[3 * j : 3 * j + 3], backend.name, policy_name)
                     for j, q in enumerate(shards[index])
                 ]
                 writer.write_shard(

@@ -1,12 +1,13 @@
 """Stage evaluate: held-out questions -> base vs trained answers, metrics with intervals, a judge, a report.
 
 Held-out questions come from held-out documents (split=test), never seen in training. The base and trained
-models answer greedily without the document (and, with `evaluate.with_document`, the base with it: the
-retrieval-augmented bound). Per answer: token F1 and containment against the grounded reference, `correct`
-(F1 >= `correct_f1`), and `support`, its best similarity to a sentence of the source document (below
-`hallucination_threshold`: a hallucination). Across questions: means with bootstrap intervals and paired
-differences; retention (of the questions the base got right, the share the trained model still gets right); the
-knowledge scorer's AUROC for the base being right; and a pairwise LLM judge in both orders.
+models answer greedily without the document (with `evaluate.with_document`, the base with it too: the
+retrieval-augmented bound; from round 2 on, the previous round's model as well). Per answer: token F1 and
+containment against the grounded reference, `correct` (F1 >= `correct_f1`), and `support`, its best similarity to
+a sentence of the source document (below `hallucination_threshold`: a hallucination). Across questions: means with
+bootstrap intervals and paired differences (trained-base, trained-previous); retention (of the questions the base
+got right, the share the trained model still gets right); the knowledge scorer's AUROC for the base being right;
+and a pairwise LLM judge in both orders.
 Files: tables `data`, `metrics` (model, metric, value, ci_low, ci_high, n), `judge`; `report.md` and `plots/*.png`.
 """
 
@@ -34,6 +35,7 @@ from selftrain_core.evaluation.report import SHORT_LABELS, render_report
 from selftrain_core.models.loading import load_embedder
 from selftrain_core.models.resolve import ResolvedModel, resolve_model
 from selftrain_core.prompts import load_prompt
+from selftrain_core.stages.answers import policy_models
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.train import trained_checkpoint
 from selftrain_core.store import ArtifactRef, ArtifactStore
@@ -86,6 +88,8 @@ def plan(cfg: RunConfig, trained: ArtifactRef, answers: ArtifactRef, scores: Art
     base = resolve_model(cfg.model.name, cfg.model.revision)
     embedder = resolve_model(cfg.embedder.name, kind="embedder")
     models = [base.manifest_entry("base"), embedder.manifest_entry("embedder")]
+    if cfg.model.adapter:  # rounds 2+: the previous round's model is compared too
+        models.append({**policy_models(cfg)[1], "role": "previous"})
     prompts = [load_prompt(cfg.answers.without_document_prompt).manifest_entry()]
     if cfg.evaluate.with_document:
         prompts.append(load_prompt(cfg.answers.with_document_prompt).manifest_entry())
@@ -139,9 +143,10 @@ def summarise(rows: list[dict[str, Any]], models: list[str], cfg: RunConfig) -> 
     by_model = {m: sorted((r for r in rows if r["model"] == m), key=lambda r: r["question_id"]) for m in models}
     out = [interval_row(m, metric, [r[metric] for r in by_model[m]], cfg) for m in models for metric in METRICS]
     base, trained = by_model["base"], by_model["trained"]
-    for metric in METRICS:
-        diffs = [t[metric] - b[metric] for b, t in zip(base, trained, strict=True)]
-        out.append(interval_row("trained-base", metric, diffs, cfg))
+    for other in [m for m in models if m in ("base", "previous")]:
+        for metric in METRICS:
+            diffs = [t[metric] - o[metric] for o, t in zip(by_model[other], trained, strict=True)]
+            out.append(interval_row(f"trained-{other}", metric, diffs, cfg))
     kept = [t["correct"] for b, t in zip(base, trained, strict=True) if b["correct"]]
     gained = [t["correct"] for b, t in zip(base, trained, strict=True) if not b["correct"]]
     out.append(interval_row("trained", "retention", kept, cfg))
@@ -228,6 +233,8 @@ def run(
                 answers["trained"] = greedy_answers(cfg, no_doc, full, None, "trained")
             else:
                 answers["trained"] = greedy_answers(cfg, no_doc, base, folder, "trained")
+            if cfg.model.adapter:
+                answers["previous"] = greedy_answers(cfg, no_doc, base, cfg.model.adapter, "previous")
         if cfg.evaluate.with_document:
             with_doc = answer_requests(cfg, held_out, passages)
             answers["base+document"] = greedy_answers(cfg, with_doc, base, None, "base+document")

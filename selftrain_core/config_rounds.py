@@ -1,0 +1,26 @@
+"""Self-training rounds: round i+1 samples from round i's model and continues its adapter, until a gate says the
+newly trained model is not better than the one before it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from selftrain_core.config_base import StrictModel
+
+
+class RoundsConfig(StrictModel):
+    count: int = Field(1, ge=1, le=20, description="Self-training rounds in one run.")
+    gate_metric: Literal["f1", "containment", "correct", "hallucinated"] = Field(
+        "f1",
+        description="Held-out metric the gate compares between a round's model and the previous round's "
+        "(the base for round 1); for hallucinated, lower is better.",
+    )
+    gate_margin: float = Field(
+        0.0,
+        description="The next round runs only when the paired improvement on gate_metric exceeds this.",
+    )
+    gate_requires_significance: bool = Field(
+        False, description="Also require the improvement's bootstrap interval to exclude 0."
+    )
