@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from selftrain_core.errors import SelftrainError
 from selftrain_core.hashing import stable_hash
 from selftrain_core.store import ArtifactRef, ArtifactStore, ArtifactWriter
+from selftrain_core.store.lock import artifact_lock
 
 _PACKAGES = (
     "selftrain",
@@ -108,15 +109,38 @@ def execute(
 
     `compute` writes tables through the writer and returns extra manifest fields (drops, thresholds, metrics).
     A SelftrainError (a user's mistake) removes the folder; any other failure keeps finished shards so a
-    restart resumes.
+    restart resumes. One run computes a given artifact at a time (see store.lock); another waits and reuses it.
     """
-    if store.is_complete(plan.stage, plan.key):
-        bad = store.verify(plan.stage, plan.key)
-        if not bad:
-            log(f"{plan.stage}: cache hit {plan.key}")
-            return store.ref(plan.stage, plan.key)
-        log(f"{plan.stage}: {plan.key} has corrupt files {bad}; recomputing")
-        store.delete(plan.stage, plan.key)
+    cached = _intact(plan, store, log)
+    if cached is not None:
+        return cached
+    with artifact_lock(store, plan.stage, plan.key, log):
+        cached = _intact(plan, store, log)  # another run may have written it while we waited for the lock
+        if cached is not None:
+            return cached
+        return _compute(plan, store, run, compute, log)
+
+
+def _intact(plan: StagePlan, store: ArtifactStore, log: Callable[[str], None]) -> ArtifactRef | None:
+    """The artifact's ref when it is complete and verifies; a corrupt one is deleted (and recomputed)."""
+    if not store.is_complete(plan.stage, plan.key):
+        return None
+    bad = store.verify(plan.stage, plan.key)
+    if not bad:
+        log(f"{plan.stage}: cache hit {plan.key}")
+        return store.ref(plan.stage, plan.key)
+    log(f"{plan.stage}: {plan.key} has corrupt files {bad}; recomputing")
+    store.delete(plan.stage, plan.key)
+    return None
+
+
+def _compute(
+    plan: StagePlan,
+    store: ArtifactStore,
+    run: RunInfo,
+    compute: Callable[[ArtifactWriter], dict[str, Any] | None],
+    log: Callable[[str], None],
+) -> ArtifactRef:
     writer = ArtifactWriter(store, plan.stage, plan.key)
     start = time.perf_counter()
     try:
