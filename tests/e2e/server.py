@@ -1,0 +1,119 @@
+"""A real Prefect server, work pools, deployments and workers as subprocesses, for end-to-end tests (127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+PREFECT = [sys.executable, "-m", "prefect"]
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prefect_env(home: Path, api_url: str | None, cache: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_WORKER_QUERY_SECONDS="1",  # pick runs up within a second (default 10)
+        OMP_NUM_THREADS="1",
+        PYTHONUNBUFFERED="1",
+        SELFTRAIN_CACHE=str(cache),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    return env
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    handle = log.open("wb")
+    return subprocess.Popen(args, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group (the worker's flow-run children too), then SIGKILL what is left."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+class Api:
+    """The server's REST API, called the way the UI calls it (explicit limits: see tests/integration)."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def wait_healthy(self, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"prefect server exited: {log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"prefect server not healthy after {timeout} s: {log.read_text()[-3000:]}")
+
+    def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(f"{self.url}{path}", json=body, timeout=30)
+
+    def get(self, path: str) -> dict[str, Any]:
+        response = httpx.get(f"{self.url}{path}", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def deployment(self, flow: str, name: str) -> dict[str, Any]:
+        return self.get(f"/deployments/name/{flow}/{name}")
+
+    def flow_runs(self, deployment_id: str) -> list[dict[str, Any]]:
+        body = {"deployments": {"id": {"any_": [deployment_id]}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 50}
+        response = self.post("/flow_runs/filter", {**body, "offset": 0})
+        response.raise_for_status()
+        return response.json()
+
+    def artifacts(self, flow_run_id: str) -> list[dict[str, Any]]:
+        body = {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200, "offset": 0}
+        response = self.post("/artifacts/filter", body)
+        response.raise_for_status()
+        return response.json()
+
+    def run_like_the_ui(self, deployment: dict[str, Any], parameters: dict[str, Any]) -> httpx.Response:
+        """What the UI's Run > Custom run button posts: the form's values over the deployment's parameters."""
+        body = {
+            "state": {"type": "SCHEDULED", "message": "Run from the Prefect UI"},
+            "parameters": {**deployment["parameters"], **parameters},
+            "enforce_parameter_schema": deployment["enforce_parameter_schema"],
+        }
+        return self.post(f"/deployments/{deployment['id']}/create_flow_run", body)
+
+    def wait_finished(self, flow_run_id: str, timeout: float) -> dict[str, Any]:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            run = self.get(f"/flow_runs/{flow_run_id}")
+            if run["state_type"] in TERMINAL:
+                return run
+            time.sleep(1)
+        raise TimeoutError(f"flow run {flow_run_id} not finished after {timeout} s (state {run['state_type']})")
