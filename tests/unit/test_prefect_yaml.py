@@ -1,0 +1,38 @@
+"""prefect.yaml loads: every deployment's entrypoint is a flow, its default parameters validate against the flow's
+signature, GPU-pool deployments ask for a CUDA device (so a worker without one refuses them), the schedule is
+a weekly cron."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect.flows import load_flow_from_entrypoint
+
+REPO = Path(__file__).resolve().parents[2]
+PROJECT = yaml.safe_load((REPO / "prefect.yaml").read_text())
+DEPLOYMENTS = {d["name"]: d for d in PROJECT["deployments"]}
+
+
+def test_the_deployments_and_pools_the_readme_names():
+    assert set(DEPLOYMENTS) == {"self-train", "self-train-gpu", "retrain-weekly", "evaluate"}
+    assert {d["work_pool"]["name"] for d in DEPLOYMENTS.values()} == {"selftrain-cpu", "selftrain-gpu"}
+    assert [next(iter(step)) for step in PROJECT["pull"]] == ["prefect.deployments.steps.set_working_directory"]
+
+
+@pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
+def test_entrypoint_loads_and_default_parameters_validate(name):
+    deployment = DEPLOYMENTS[name]
+    flow = load_flow_from_entrypoint(str(REPO / deployment["entrypoint"]))
+    parameters = dict(deployment.get("parameters") or {})
+    if name == "evaluate":
+        parameters["train_key"] = "0123456789abcdef"  # required: the UI form asks for it
+    validated = flow.validate_parameters(parameters)
+    config = validated.get("config")
+    if deployment["work_pool"]["name"] == "selftrain-gpu":
+        assert config is not None and config.model.device == "cuda", "a GPU deployment must refuse CPU workers"
+    assert deployment.get("enforce_parameter_schema") is True, "invalid values refused before a run is created"
+
+
+def test_retraining_is_weekly():
+    (schedule,) = DEPLOYMENTS["retrain-weekly"]["schedules"]
+    assert schedule == {"cron": "0 3 * * 1", "timezone": "UTC", "active": True}
