@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from selftrain_core.config_base import RUNTIME, StrictModel, adapter_folder
-from selftrain_core.config_detection import CurateConfig, ScoreConfig
+from selftrain_core.config_detection import CurateConfig, ScoreConfig, check_nli_model
 from selftrain_core.config_evaluation import EvaluateConfig
 from selftrain_core.config_rounds import RoundsConfig
 from selftrain_core.config_training import TrainConfig
@@ -220,6 +220,12 @@ class RunConfig(StrictModel):
     curate: CurateConfig = Field(default_factory=CurateConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+
+    @model_validator(mode="after")
+    def _nli_for_evaluation(self) -> RunConfig:
+        if self.evaluate.hallucination_check == "nli":
+            check_nli_model(self.score.nli.name, self.score.nli.revision)
+        return self
 
     @model_validator(mode="after")
     def _rounds_continue_an_adapter(self) -> RunConfig:

@@ -45,10 +45,14 @@ class EvaluateConfig(StrictModel):
         description="An answer is correct when its token F1 against the grounded reference reaches this "
         "(used for retention, the scorer's AUROC and the calibration curve).",
     )
+    hallucination_check: Literal["embedding", "nli"] = Field(
+        "embedding",
+        description="How an answer's support by its document is measured: embedding = best cosine with a "
+        "sentence of the document (offline default); nli = P(the document entails the answer) from score.nli.",
+    )
     hallucination_threshold: float = Field(
         0.5,
-        description="An answer whose best embedding similarity to any sentence of its document is below this "
-        "counts as a hallucination (not supported by the document).",
+        description="An answer whose support by its document is below this counts as a hallucination.",
     )
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="Pairwise LLM judge, base vs trained.")
     bootstrap_samples: int = Field(2000, gt=10, description="Bootstrap resamples for confidence intervals.")

@@ -1,8 +1,9 @@
-"""Hallucination check against the document: is an answer supported by some sentence of its source chunk?
+"""Hallucination check against the document: is an answer supported by the source chunk of its question?
 
-An answer's support is its best cosine similarity (sentence embeddings) with any sentence of the document chunk
-its question was written from; below `evaluate.hallucination_threshold` the answer counts as a hallucination.
-This looks at the document, not at the reference answer or the training scorer. An empty answer has support 0.
+`embedding` (offline default): an answer's support is its best cosine similarity (sentence embeddings) with any
+sentence of the chunk. `nli`: the probability that the chunk (premise) entails the answer (hypothesis) under an NLI
+classifier. Below `evaluate.hallucination_threshold` the answer counts as a hallucination. This looks at the
+document, not at the reference answer or the training scorer. An empty answer has support 0.
 """
 
 from __future__ import annotations
@@ -31,3 +32,10 @@ def document_support(embedder, answers: Sequence[str], documents: Sequence[str],
         start += len(group)
         out.append(round(float(np.clip(block @ vector, -1, 1).max()), 6) if answer.strip() else 0.0)
     return out
+
+
+def nli_support(nli, answers: Sequence[str], documents: Sequence[str]) -> list[float]:
+    """P(document entails answer) per answer (an NLIModel from selftrain_core.scorers.nli)."""
+    pairs = [(doc, answer) for answer, doc in zip(answers, documents, strict=True)]
+    entailed = nli.entailment(pairs)
+    return [round(float(p), 6) if a.strip() else 0.0 for a, p in zip(answers, entailed, strict=True)]

@@ -27,6 +27,10 @@ JUDGE_BIASES = {
     "longer_answer_preferred": "decisive verdicts for the longer answer",
     "invalid_verdicts": "unparsable verdicts (count)",
 }
+CHECKS = {
+    "embedding": "best embedding similarity to a sentence of the source document",
+    "nli": "P(the source document entails the answer) under the NLI model",
+}
 FIGURES = {
     "models.png": "Base vs trained",
     "scores.png": "Knowledge score, known vs unknown",
@@ -71,8 +75,8 @@ def render_report(metrics: list[dict[str, Any]], cfg: RunConfig, figures: Sequen
         "",
         f"{n} held-out questions from held-out documents, answered greedily without the document. Values are "
         f"means with {level}% bootstrap intervals ({e.bootstrap_samples} resamples); `trained-base` is the "
-        f"paired difference. Correct: token F1 >= {e.correct_f1}. Hallucination: best similarity to a sentence "
-        f"of the source document < {e.hallucination_threshold}.",
+        f"paired difference. Correct: token F1 >= {e.correct_f1}. Hallucination: {CHECKS[e.hallucination_check]} "
+        f"< {e.hallucination_threshold}.",
         "",
         metrics_table(metrics),
         "",

@@ -27,7 +27,7 @@ from selftrain_core.config import RunConfig
 from selftrain_core.config_base import result_settings
 from selftrain_core.errors import StageInputError
 from selftrain_core.evaluation import plots
-from selftrain_core.evaluation.grounding import document_support
+from selftrain_core.evaluation.grounding import document_support, nli_support
 from selftrain_core.evaluation.judge import PROMPT_ID as JUDGE_PROMPT
 from selftrain_core.evaluation.judge import Comparison, PairwiseJudge, judge_statistics
 from selftrain_core.evaluation.metrics import bootstrap_auroc, bootstrap_ci, containment, token_f1
@@ -88,6 +88,8 @@ def plan(cfg: RunConfig, trained: ArtifactRef, answers: ArtifactRef, scores: Art
     base = resolve_model(cfg.model.name, cfg.model.revision)
     embedder = resolve_model(cfg.embedder.name, kind="embedder")
     models = [base.manifest_entry("base"), embedder.manifest_entry("embedder")]
+    if cfg.evaluate.hallucination_check == "nli":
+        models.append(nli_model(cfg).manifest_entry("hallucination_nli"))
     if cfg.model.adapter:  # rounds 2+: the previous round's model is compared too
         models.append({**policy_models(cfg)[1], "role": "previous"})
     prompts = [load_prompt(cfg.answers.without_document_prompt).manifest_entry()]
@@ -106,6 +108,23 @@ def plan(cfg: RunConfig, trained: ArtifactRef, answers: ArtifactRef, scores: Art
         prompts,
         runtime={"batch_size": cfg.evaluate.batch_size, "device": cfg.model.device},
     )
+
+
+def nli_model(cfg: RunConfig) -> ResolvedModel:
+    return resolve_model(cfg.score.nli.name, cfg.score.nli.revision, kind="nli")
+
+
+def support_of(cfg: RunConfig):
+    """answers, documents -> support scores, by the configured check (the model loads once)."""
+    if cfg.evaluate.hallucination_check == "nli":
+        from selftrain_core.models.loading import pick_device
+        from selftrain_core.scorers.nli import NLIModel
+
+        n = cfg.score.nli
+        nli = NLIModel.load(nli_model(cfg).path, pick_device(cfg.model.device), n.batch_size, n.max_length)
+        return lambda texts, documents: nli_support(nli, texts, documents)
+    embedder = load_embedder(resolve_model(cfg.embedder.name, kind="embedder"), cfg.model.device)
+    return lambda texts, documents: document_support(embedder, texts, documents, cfg.embedder.batch_size)
 
 
 def answer_requests(cfg: RunConfig, questions: list[dict[str, Any]], passages: dict[str, str] | None):
@@ -238,11 +257,11 @@ def run(
         if cfg.evaluate.with_document:
             with_doc = answer_requests(cfg, held_out, passages)
             answers["base+document"] = greedy_answers(cfg, with_doc, base, None, "base+document")
-        embedder = load_embedder(resolve_model(cfg.embedder.name, kind="embedder"), cfg.model.device)
+        support_fn = support_of(cfg)
         documents = [passages[q["chunk_id"]] for q in held_out]
         rows = []
         for label, texts in answers.items():
-            support = document_support(embedder, texts, documents, cfg.embedder.batch_size)
+            support = support_fn(texts, documents)
             for item, answer, sup in zip(held_out, texts, support, strict=True):
                 f1 = token_f1(answer, item["reference"])
                 rows.append(

@@ -81,3 +81,15 @@ def test_the_judge_can_be_turned_off_and_another_judge_model_changes_the_key(tra
     assert len(keys) == 2
     store, ref = run_evaluate(data, refs, str(tmp_path / "off"), judge={"enabled": False})
     assert not any(m["model"] == "judge" for m in store.read_rows(ref, "metrics"))
+
+
+def test_the_hallucination_check_can_use_an_nli_model(trained, tmp_path, tiny_nli):
+    data, refs = trained
+    data = {**data, "score": {"nli": {"name": str(tiny_nli)}}}
+    store, ref = run_evaluate(data, refs, str(tmp_path / "nli"), hallucination_check="nli", judge={"enabled": False})
+    manifest = store.manifest("evaluate", ref.key)
+    assert "hallucination_nli" in {m["role"] for m in manifest["models"]}
+    rows = store.read_rows(ref)
+    assert all(0.0 <= r["support"] <= 1.0 for r in rows) and len({r["support"] for r in rows}) > 1
+    report = store.fs.cat_file(f"{store.dir('evaluate', ref.key)}/report.md").decode()
+    assert "entails the answer" in report
