@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from selftrain_core.config_backends import OpenAIServerConfig, check_backend, server_field
 from selftrain_core.config_base import RUNTIME, StrictModel, adapter_folder
 from selftrain_core.config_detection import CurateConfig, ScoreConfig, check_nli_model
 from selftrain_core.config_evaluation import EvaluateConfig
@@ -159,7 +160,16 @@ QuestionFilter = Literal[
 
 
 class QuestionsConfig(StrictModel):
-    backend: Literal["hf"] = Field("hf", description="Generation backend that writes questions.")
+    backend: Literal["hf", "openai"] = Field(
+        "hf", description="Generation backend that writes questions: hf (local transformers) or openai (a server)."
+    )
+    model: str | None = Field(
+        None,
+        description="Question writer for the hf backend: an offline alias, a local folder or a hub id. Empty: the "
+        "policy model. (With backend openai, name the served model in questions.server.model.)",
+    )
+    revision: str | None = Field(None, description="Hub revision of questions.model.")
+    server: OpenAIServerConfig | None = server_field("questions")
     prompt: str = Field("question_writer", description="Prompt template id (a file in selftrain_core/prompts).")
     questions_per_chunk: int = Field(1, gt=0, description="Questions asked per chunk.")
     temperature: float = Field(0.0, ge=0.0, description="0 means greedy.")
@@ -180,9 +190,24 @@ class QuestionsConfig(StrictModel):
     )
     batch_size: int = Field(8, gt=0, description="Requests per generate call.", json_schema_extra=RUNTIME)
 
+    @field_validator("model")
+    @classmethod
+    def _known_name(cls, name: str | None) -> str | None:
+        return None if name is None else _checked(name, "model")
+
+    @model_validator(mode="after")
+    def _server_matches_backend(self) -> QuestionsConfig:
+        check_backend("questions", self.backend, self.server, self.model)
+        return self
+
 
 class AnswersConfig(StrictModel):
-    backend: Literal["hf"] = Field("hf", description="Generation backend that samples answers.")
+    backend: Literal["hf", "openai"] = Field(
+        "hf",
+        description="Generation backend that samples the policy's answers: hf (model.name, local) or openai (a "
+        "server serving the policy as answers.server.model).",
+    )
+    server: OpenAIServerConfig | None = server_field("answers")
     with_document_prompt: str = Field("answer_with_document", description="Prompt template id, document given.")
     without_document_prompt: str = Field("answer_without_document", description="Prompt template id, no document.")
     num_samples: int = Field(5, gt=0, description="K: samples with and K samples without the document.")
@@ -196,6 +221,11 @@ class AnswersConfig(StrictModel):
         description="Questions per shard; a restarted stage resumes at shard granularity.",
         json_schema_extra=RUNTIME,
     )
+
+    @model_validator(mode="after")
+    def _server_matches_backend(self) -> AnswersConfig:
+        check_backend("answers", self.backend, self.server)
+        return self
 
 
 class RunConfig(StrictModel):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from selftrain_core.config_backends import OpenAIServerConfig, check_backend, server_field
 from selftrain_core.config_base import RUNTIME, StrictModel
 from selftrain_core.errors import ModelNotFoundError
 from selftrain_core.models.names import check_model_name
@@ -13,12 +14,16 @@ from selftrain_core.models.names import check_model_name
 
 class JudgeConfig(StrictModel):
     enabled: bool = Field(True, description="Ask an LLM judge to compare base and trained answers (both orders).")
-    backend: Literal["hf"] = Field("hf", description="Generation backend of the judge.")
+    backend: Literal["hf", "openai"] = Field(
+        "hf", description="Generation backend of the judge: hf (local transformers) or openai (a server)."
+    )
     model: str | None = Field(
         None,
-        description="Judge model: an offline alias, a local folder or a hub id. Empty: the policy model itself "
-        "(offline default; a stronger judge is better).",
+        description="Judge model for the hf backend: an offline alias, a local folder or a hub id. Empty: the "
+        "policy model itself (offline default; a stronger judge is better). With backend openai, name the served "
+        "model in evaluate.judge.server.model.",
     )
+    server: OpenAIServerConfig | None = server_field("evaluate.judge")
     revision: str | None = Field(None, description="Hub revision of the judge model.")
     max_new_tokens: int = Field(8, gt=0, description="Longest verdict, in tokens (it answers A, B or tie).")
 
@@ -31,6 +36,11 @@ class JudgeConfig(StrictModel):
             return check_model_name(name, "model")
         except ModelNotFoundError as exc:
             raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _server_matches_backend(self) -> JudgeConfig:
+        check_backend("evaluate.judge", self.backend, self.server, self.model)
+        return self
 
 
 class EvaluateConfig(StrictModel):

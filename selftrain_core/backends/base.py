@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from selftrain_core.backends.usage import Usage
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,13 @@ class Completion:
 class ChatResult:
     request_id: str
     completions: list[Completion]
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0  # as processed (or billed, for a server: once per HTTP request)
+    completion_tokens: int = 0
 
 
 class Backend(Protocol):
     name: str
+    usage: Usage  # what this backend generated so far (backends/usage.py)
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
         """Results in the order of `requests`."""

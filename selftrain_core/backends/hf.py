@@ -14,6 +14,7 @@ import torch
 
 from selftrain_core.backends.base import ChatRequest, ChatResult, Completion
 from selftrain_core.backends.decoding import decode
+from selftrain_core.backends.usage import Usage
 from selftrain_core.hashing import derive_seed
 
 
@@ -23,6 +24,7 @@ class HFBackend:
     def __init__(self, model, tokenizer, batch_size: int = 8, progress: Callable[[int], None] | None = None):
         self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
         self.progress = progress
+        self.usage = Usage()
         self.stop_ids = sorted(
             {i for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")) if isinstance(i, int)}
         )
@@ -47,7 +49,9 @@ class HFBackend:
             batch.append(i)
         if batch:
             results.update(self._run_batch(requests, encoded, batch))
-        return [results[i] for i in range(len(requests))]
+        out = [results[i] for i in range(len(requests))]
+        self.usage.add(out)
+        return out
 
     def _run_batch(self, requests, encoded, batch: list[int]) -> dict[int, ChatResult]:
         first = requests[batch[0]]
@@ -78,7 +82,8 @@ class HFBackend:
                 text = self.tokenizer.decode(seq.tokens, skip_special_tokens=True).strip()
                 logprobs = [round(v, 5) for v in seq.logprobs]
                 completions.append(Completion(text, logprobs, seq.finish_reason, list(seq.tokens)))
-            results[i] = ChatResult(requests[i].request_id, completions, len(encoded[i]))
+            generated = sum(c.n_tokens for c in completions)
+            results[i] = ChatResult(requests[i].request_id, completions, len(encoded[i]), generated)
         if self.progress is not None:
             self.progress(len(batch))
         return results

@@ -16,10 +16,13 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from selftrain_core.backends.base import ChatRequest, ChatResult
-from selftrain_core.backends.loading import open_backend
+from selftrain_core.backends.errors import ServerUnavailableError
+from selftrain_core.backends.loading import open_backend, stage_model
+from selftrain_core.backends.served import served_model, server_runtime, server_settings
+from selftrain_core.backends.usage import usage_entry
 from selftrain_core.config import RunConfig
 from selftrain_core.config_base import result_settings
-from selftrain_core.errors import StageInputError
+from selftrain_core.errors import ConfigError, StageInputError
 from selftrain_core.hashing import derive_seed, stable_hash
 from selftrain_core.models.resolve import folder_fingerprint, resolve_model
 from selftrain_core.prompts import load_prompt
@@ -58,22 +61,28 @@ SCHEMA = pa.schema(
 
 def plan(cfg: RunConfig, questions: ArtifactRef, chunks: ArtifactRef) -> StagePlan:
     settings = {"answers": result_settings(cfg.answers), "seed": cfg.seed, "dtype": cfg.model.dtype}
+    runtime = {"batch_size": cfg.answers.batch_size, "shard_size": cfg.answers.shard_size, "device": cfg.model.device}
+    server = cfg.answers.server
+    if cfg.answers.backend == "openai":
+        if cfg.model.adapter:
+            raise ConfigError(
+                "answers.backend is 'openai', which samples the served answers.server.model and cannot apply "
+                f"model.adapter ({cfg.model.adapter}); serve the adapter and name it in answers.server.model, or "
+                "use answers.backend: hf"
+            )
+        settings["server"] = server_settings(server)
+        runtime.update(server_runtime(server))
     prompts = [
         load_prompt(p).manifest_entry() for p in (cfg.answers.with_document_prompt, cfg.answers.without_document_prompt)
     ]
-    return make_plan(
-        STAGE,
-        VERSION,
-        settings,
-        [questions, chunks],
-        policy_models(cfg),
-        prompts,
-        runtime={
-            "batch_size": cfg.answers.batch_size,
-            "shard_size": cfg.answers.shard_size,
-            "device": cfg.model.device,
-        },
-    )
+    return make_plan(STAGE, VERSION, settings, [questions, chunks], sampler_models(cfg), prompts, runtime=runtime)
+
+
+def sampler_models(cfg: RunConfig) -> list[dict[str, Any]]:
+    """The model that samples the answers: the local policy (and its adapter), or the served one."""
+    if cfg.answers.backend == "openai":
+        return [served_model(cfg.answers.server).manifest_entry("policy")]
+    return policy_models(cfg)
 
 
 def policy_models(cfg: RunConfig) -> list[dict[str, Any]]:
@@ -171,22 +180,29 @@ def run(
         todo = [i for i in range(len(shards)) if i not in done]
         if done:
             log(f"answers: resuming, {len(done)} of {len(shards)} shards already done")
-        model = resolve_model(cfg.model.name, cfg.model.revision)
+        a = cfg.answers
+        model = stage_model(a.backend, a.server, cfg.model.name, cfg.model.revision)
         policy_name = model.name + (f"+adapter:{plan.models[1]['fingerprint']}" if cfg.model.adapter else "")
         remaining = sum(len(shards[i]) for i in todo) * len(ROLES)
         with tqdm(total=remaining, desc="answers", unit="request") as bar:
             backend = None
             for index in todo:
-                if backend is None:  # load the model only when there is work
-                    backend = open_backend(
-                        cfg.answers.backend,
-                        model,
-                        cfg.model.dtype,
-                        cfg.model.device,
-                        cfg.answers.batch_size,
-                        cfg.model.adapter,
-                        bar.update,
-                    )
+                if backend is None:  # load the model (or check the server) only when there is work
+                    try:
+                        backend = open_backend(
+                            a.backend,
+                            model,
+                            cfg.model.dtype,
+                            cfg.model.device,
+                            a.batch_size,
+                            cfg.model.adapter,
+                            bar.update,
+                            a.server,
+                        )
+                    except ServerUnavailableError:
+                        if not done:  # nothing to resume from: leave no folder behind
+                            writer.abort()
+                        raise
                 requests = [r for q in shards[index] for r in question_requests(cfg, q, passages[q["chunk_id"]])]
                 results = backend.generate(requests)
                 rows = [
@@ -199,6 +215,10 @@ def run(
                     pa.Table.from_pylist(rows, schema=SCHEMA),
                     meta={"question_ids": [q["question_id"] for q in shards[index]]},
                 )
-        return {"shards": len(shards), "resumed_shards": len(done)}
+        return {
+            "shards": len(shards),
+            "resumed_shards": len(done),
+            "usage": usage_entry(a.backend, policy_name, backend and backend.usage, a.server),
+        }
 
     return execute(plan, store, run_info, compute, log)

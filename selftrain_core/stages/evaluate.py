@@ -22,7 +22,9 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from selftrain_core.backends.base import ChatRequest
-from selftrain_core.backends.loading import open_backend
+from selftrain_core.backends.loading import open_backend, stage_model
+from selftrain_core.backends.served import ServedModel
+from selftrain_core.backends.usage import usage_entry
 from selftrain_core.config import RunConfig
 from selftrain_core.config_base import result_settings
 from selftrain_core.errors import StageInputError
@@ -79,9 +81,9 @@ JUDGE_SCHEMA = pa.schema(
 )
 
 
-def judge_model(cfg: RunConfig) -> ResolvedModel:
+def judge_model(cfg: RunConfig) -> ResolvedModel | ServedModel:
     j = cfg.evaluate.judge
-    return resolve_model(j.model, j.revision) if j.model else resolve_model(cfg.model.name, cfg.model.revision)
+    return stage_model(j.backend, j.server, j.model or cfg.model.name, j.revision if j.model else cfg.model.revision)
 
 
 def plan(cfg: RunConfig, trained: ArtifactRef, answers: ArtifactRef, scores: ArtifactRef, chunks: ArtifactRef):
@@ -178,8 +180,10 @@ def summarise(rows: list[dict[str, Any]], models: list[str], cfg: RunConfig) -> 
     return out
 
 
-def judge_rows(cfg: RunConfig, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
-    """(per-question verdicts, metric rows, verdicts asked this run)."""
+def judge_rows(
+    cfg: RunConfig, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, dict]:
+    """(per-question verdicts, metric rows, verdicts asked this run, the judge's token usage)."""
     j = cfg.evaluate.judge
     answer = {(r["question_id"], r["model"]): r for r in rows}
     ids = sorted({r["question_id"] for r in rows})
@@ -195,11 +199,17 @@ def judge_rows(cfg: RunConfig, rows: list[dict[str, Any]]) -> tuple[list[dict[st
     ]
     model = judge_model(cfg)
 
+    opened = []  # the judge opens its backend only when a verdict is not cached
+
     def backend():
-        return open_backend("hf", model, cfg.model.dtype, cfg.model.device, cfg.evaluate.batch_size)
+        opened.append(
+            open_backend(j.backend, model, cfg.model.dtype, cfg.model.device, cfg.evaluate.batch_size, server=j.server)
+        )
+        return opened[-1]
 
     judge = PairwiseJudge(backend, model.fingerprint, j.max_new_tokens)
     verdicts = judge.verdicts(comparisons)
+    usage = usage_entry(j.backend, model.name, opened[0].usage if opened else None, j.server)
     stats = judge_statistics(comparisons, verdicts)
     metrics = [
         interval_row("judge", name, [float(v["outcome"] == who) for v in verdicts], cfg)
@@ -210,7 +220,7 @@ def judge_rows(cfg: RunConfig, rows: list[dict[str, Any]]) -> tuple[list[dict[st
         metrics.append(
             {"model": "judge", "metric": name, "value": value, "ci_low": None, "ci_high": None, "n": len(ids)}
         )
-    return verdicts, metrics, judge.asked
+    return verdicts, metrics, judge.asked, usage
 
 
 def scorer_id(store: ArtifactStore, plan: StagePlan) -> str:
@@ -281,9 +291,9 @@ def run(
                     }
                 )
         metrics = summarise(rows, list(answers), cfg)
-        verdicts, asked = [], 0
+        verdicts, asked, usage = [], 0, {}
         if cfg.evaluate.judge.enabled:
-            verdicts, judge_metrics, asked = judge_rows(cfg, rows)
+            verdicts, judge_metrics, asked, usage["judge"] = judge_rows(cfg, rows)
             metrics += judge_metrics
         base_rows = [r for r in rows if r["model"] == "base"]
         known = [bool(r["correct"]) for r in base_rows]
@@ -298,6 +308,11 @@ def run(
         for name, png in figures.items():
             writer.write_bytes(f"plots/{name}", png)
         writer.write_bytes("report.md", render_report(metrics, cfg, list(figures)).encode("utf-8"))
-        return {"metrics": json_safe(metrics), "held_out_questions": len(held_out), "judge_verdicts_asked": asked}
+        return {
+            "metrics": json_safe(metrics),
+            "held_out_questions": len(held_out),
+            "judge_verdicts_asked": asked,
+            "usage": usage,
+        }
 
     return execute(plan, store, run_info, compute, log)

@@ -18,11 +18,14 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from selftrain_core.backends.base import ChatRequest
-from selftrain_core.backends.loading import open_backend
+from selftrain_core.backends.errors import ServerUnavailableError
+from selftrain_core.backends.loading import open_backend, stage_model
+from selftrain_core.backends.served import ServedModel, server_runtime, server_settings
+from selftrain_core.backends.usage import usage_entry
 from selftrain_core.config import QuestionsConfig, RunConfig
 from selftrain_core.config_base import result_settings
 from selftrain_core.hashing import derive_seed, stable_hash
-from selftrain_core.models.resolve import resolve_model
+from selftrain_core.models.resolve import ResolvedModel
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.store import ArtifactRef, ArtifactStore
@@ -85,18 +88,31 @@ def reject_reason(question: str, kept: list[set[str]], cfg: QuestionsConfig, tit
 
 
 def plan(cfg: RunConfig, chunks: ArtifactRef) -> StagePlan:
-    model = resolve_model(cfg.model.name, cfg.model.revision)
-    settings = {"questions": result_settings(cfg.questions), "seed": cfg.seed, "dtype": cfg.model.dtype}
-    prompt = load_prompt(cfg.questions.prompt)
+    q = cfg.questions
+    settings = {"questions": result_settings(q), "seed": cfg.seed, "dtype": cfg.model.dtype}
+    for name in ("model", "revision"):  # unset: the generator's fingerprint says it all (keys stay as before)
+        if settings["questions"][name] is None:
+            del settings["questions"][name]
+    runtime = {"batch_size": q.batch_size, "device": cfg.model.device}
+    if q.backend == "openai":
+        settings["server"] = server_settings(q.server)
+        runtime.update(server_runtime(q.server))
+    prompt = load_prompt(q.prompt)
     return make_plan(
         STAGE,
         VERSION,
         settings,
         [chunks],
-        [model.manifest_entry("generator")],
+        [generator_model(cfg).manifest_entry("generator")],
         [prompt.manifest_entry()],
-        runtime={"batch_size": cfg.questions.batch_size, "device": cfg.model.device},
+        runtime=runtime,
     )
+
+
+def generator_model(cfg: RunConfig) -> ResolvedModel | ServedModel:
+    """Who writes the questions: the served model, questions.model, or the policy model."""
+    q = cfg.questions
+    return stage_model(q.backend, q.server, q.model or cfg.model.name, q.revision if q.model else cfg.model.revision)
 
 
 def build_requests(cfg: RunConfig, chunks: list[dict[str, Any]]) -> list[ChatRequest]:
@@ -124,18 +140,16 @@ def run(
 ) -> ArtifactRef:
     def compute(writer):
         chunks = store.read_rows(plan.parent("chunk"))
-        model = resolve_model(cfg.model.name, cfg.model.revision)
-        with tqdm(total=len(chunks), desc="questions", unit="chunk") as bar:
-            backend = open_backend(
-                cfg.questions.backend,
-                model,
-                cfg.model.dtype,
-                cfg.model.device,
-                cfg.questions.batch_size,
-                None,
-                bar.update,
-            )
-            results = backend.generate(build_requests(cfg, chunks))
+        model, q = generator_model(cfg), cfg.questions
+        try:
+            with tqdm(total=len(chunks), desc="questions", unit="chunk") as bar:
+                backend = open_backend(
+                    q.backend, model, cfg.model.dtype, cfg.model.device, q.batch_size, None, bar.update, q.server
+                )
+                results = backend.generate(build_requests(cfg, chunks))
+        except ServerUnavailableError:
+            writer.abort()  # one table, nothing to resume from: leave no folder behind
+            raise
         kept, rejected, kept_words = [], [], []
         for chunk, result in zip(chunks, results, strict=True):
             for index, completion in enumerate(result.completions):
@@ -160,6 +174,10 @@ def run(
         writer.write_table("data", pa.Table.from_pylist(kept, schema=SCHEMA))
         writer.write_table("rejected", pa.Table.from_pylist(rejected, schema=REJECTED_SCHEMA))
         splits = dict(Counter(r["split"] for r in kept))
-        return {"drops": dict(Counter(r["reason"] for r in rejected)), "splits": splits}
+        return {
+            "drops": dict(Counter(r["reason"] for r in rejected)),
+            "splits": splits,
+            "usage": usage_entry(backend.name, model.name, backend.usage, q.server),
+        }
 
     return execute(plan, store, run_info, compute, log)

@@ -1,0 +1,253 @@
+"""openai backend: chat completions from any OpenAI-compatible server (OpenAI, `vllm serve`, others).
+
+- Concurrency: up to `max_concurrency` HTTP requests in flight (a thread pool over the client's connection pool);
+  results come back in request order whatever order they finish in.
+- Retries: our own loop (the client's is off, so every retry is counted and logged): 429, 408, 5xx, timeouts and
+  lost connections wait `retry_backoff_s * 2**attempt` (at most 60 s, or the server's Retry-After if longer) with
+  jitter, then try again; after `max_retries` the stage stops with ServerUnavailableError, which is transient by
+  design (backends/errors.py), so the answers stage keeps its finished shards and a rerun resumes.
+- Samples: a request for K samples asks once with n=K and its seed; with `supports_n: false` it fans out into K
+  requests of n=1 seeded derive_seed(seed, sample index), so each sample is still (request, seed, sample index).
+  A greedy request (temperature 0) asks for one completion and repeats it, as the hf backend does.
+- Every call passes `max_tokens` and `seed` explicitly; `logprobs=True` fills Completion.token_logprobs; finish
+  reasons other than "length" count as "stop".
+- User errors become ServerError subclasses naming what to change: a refused key (401/403), a model the server does
+  not serve (checked against GET /models before any work, and on 404), a prompt longer than the model's window
+  (an error, not a drop: a chunk that does not fit is a config that does not fit the model, and dropping it would
+  quietly bias the data toward short chunks), a response with no choices, any other rejected request.
+- The API key is read from the environment variable `api_key_env` when the backend opens and is scrubbed from every
+  message this module raises or logs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from typing import Any
+
+import openai
+
+from selftrain_core.backends.base import ChatRequest, ChatResult, Completion
+from selftrain_core.backends.errors import (
+    EmptyResponseError,
+    PromptTooLongError,
+    RequestRejectedError,
+    ServedModelNotFoundError,
+    ServerAuthError,
+    ServerUnavailableError,
+)
+from selftrain_core.backends.served import served_model
+from selftrain_core.backends.usage import Usage
+from selftrain_core.config_backends import OpenAIServerConfig
+from selftrain_core.hashing import derive_seed
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT_S = 60.0
+_CONTEXT = re.compile(r"context (length|window)|context_length|max_model_len|maximum model length|too long", re.I)
+_NO_MODEL = re.compile(r"model.*(does not exist|not found|not served)|model_not_found", re.I)
+_KEYLIKE = re.compile(r"\bsk-[A-Za-z0-9_*.\-]{3,}")
+
+
+def _retryable(exc: Exception) -> bool:
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    return isinstance(exc, openai.APIStatusError) and (exc.status_code in (408, 429) or exc.status_code >= 500)
+
+
+def _retry_after(exc: Exception) -> float:
+    response = getattr(exc, "response", None)
+    try:
+        return float(response.headers.get("retry-after", 0)) if response is not None else 0.0
+    except ValueError:  # an HTTP date: fall back to our own backoff
+        return 0.0
+
+
+class OpenAICompatBackend:
+    name = "openai"
+
+    def __init__(
+        self,
+        server: OpenAIServerConfig,
+        progress: Callable[[int], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.server, self.progress, self._sleep = server, progress, sleep
+        self.model = served_model(server)
+        self._key = os.environ.get(server.api_key_env) or None
+        # The client insists on a key; a local server without auth ignores this placeholder.
+        self.client = openai.OpenAI(
+            base_url=server.base_url, api_key=self._key or "no-key", max_retries=0, timeout=server.timeout_s
+        )
+        self._count = threading.Lock()
+        self.usage = Usage()
+
+    # --- errors ------------------------------------------------------------------------------------------
+    def _scrub(self, text: str) -> str:
+        if self._key:
+            text = text.replace(self._key, "<api key>")
+        return _KEYLIKE.sub("sk-***", text)
+
+    def _describe(self, exc: Exception) -> str:
+        if isinstance(exc, openai.APIStatusError):
+            return self._scrub(f"HTTP {exc.status_code}: {exc.message}")
+        return self._scrub(f"{type(exc).__name__}: {exc}")
+
+    def _auth_error(self, exc: openai.APIStatusError) -> ServerAuthError:
+        env = self.server.api_key_env
+        fix = f"the environment variable {env} is not set" if self._key is None else f"check the key in {env}"
+        return ServerAuthError(f"{self.model.url} refused the request ({self._describe(exc)}): {fix}")
+
+    def _not_served(self, detail: str) -> ServedModelNotFoundError:
+        served = self.served_models(quiet=True)
+        close = difflib.get_close_matches(self.model.name, served, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        listing = f"; it serves {served}" if served else ""
+        return ServedModelNotFoundError(
+            f"{self.model.url} does not serve model {self.model.name!r} ({detail}){listing}.{hint} "
+            "Set server.model to a served name."
+        )
+
+    def _rejected(self, exc: openai.APIStatusError, request: ChatRequest, n: int) -> Exception:
+        status, detail = exc.status_code, self._describe(exc)
+        if status in (401, 403):
+            return self._auth_error(exc)
+        if status == 404 or _NO_MODEL.search(exc.message):
+            return self._not_served(detail)
+        if _CONTEXT.search(exc.message):
+            return PromptTooLongError(
+                f"request {request.request_id}: the prompt plus max_tokens={request.max_tokens} does not fit "
+                f"{self.model.name!r}'s context window ({detail}). Shorten chunks (chunk.max_tokens), lower the "
+                "stage's max_new_tokens, or serve a model with a longer context."
+            )
+        hint = " If the server does not support n > 1, set server.supports_n: false." if n > 1 else ""
+        return RequestRejectedError(f"{self.model.url} rejected request {request.request_id} ({detail}).{hint}")
+
+    # --- calls -------------------------------------------------------------------------------------------
+    def _with_retries(self, call: Callable[[], Any], what: str) -> Any:
+        attempts = self.server.max_retries + 1
+        for attempt in range(attempts):
+            with self._count:
+                self.usage.http_requests += 1
+            try:
+                return call()
+            except (openai.APIConnectionError, openai.APIStatusError) as exc:
+                if not _retryable(exc):
+                    raise
+                error = exc
+            if attempt + 1 == attempts:
+                break
+            wait_s = min(MAX_WAIT_S, self.server.retry_backoff_s * 2**attempt)
+            wait_s = max(wait_s / 2 + random.uniform(0, wait_s / 2), min(_retry_after(error), MAX_WAIT_S))
+            with self._count:
+                self.usage.retries += 1
+            log.warning("openai backend: %s: %s; retry %d in %.1f s", what, self._describe(error), attempt + 1, wait_s)
+            self._sleep(wait_s)
+        raise ServerUnavailableError(
+            f"openai backend: {what} at {self.model.url} failed {attempts} times; last: {self._describe(error)}. "
+            "Is the server up? Finished shards are kept: run the stage again to resume."
+        ) from None
+
+    def served_models(self, quiet: bool = False) -> list[str]:
+        """Model names the server lists at GET /models ([] when it has no such endpoint, or when quiet and it fails)."""
+        try:
+            page = self._with_retries(lambda: self.client.models.list(), "listing models")
+        except openai.APIStatusError as exc:
+            if quiet or exc.status_code in (404, 405):
+                return []
+            if exc.status_code in (401, 403):
+                raise self._auth_error(exc) from None
+            raise RequestRejectedError(f"{self.model.url} refused GET /models ({self._describe(exc)})") from None
+        except ServerUnavailableError:
+            if quiet:
+                return []
+            raise
+        return [m.id for m in page.data]
+
+    def check(self) -> None:
+        """Before any work: the server answers, accepts the key, and serves the model."""
+        served = self.served_models()
+        if served and self.model.name not in served:
+            raise self._not_served("not in GET /models")
+
+    def _complete(self, request: ChatRequest, n: int, seed: int) -> tuple[list[Completion], int, int]:
+        kwargs: dict[str, Any] = {
+            "model": self.model.name,
+            "messages": request.messages,
+            "n": n,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "max_tokens": request.max_tokens,
+            "seed": seed,
+        }
+        if request.logprobs:
+            kwargs["logprobs"] = True
+        try:
+            response = self._with_retries(
+                lambda: self.client.chat.completions.create(**kwargs), f"request {request.request_id}"
+            )
+        except openai.APIStatusError as exc:
+            raise self._rejected(exc, request, n) from None
+        choices = sorted(response.choices or [], key=lambda c: c.index)
+        if len(choices) < n:
+            hint = " (it may not support n > 1: set server.supports_n: false)" if n > 1 and choices else ""
+            raise EmptyResponseError(
+                f"{self.model.url} returned {len(choices)} choices for request {request.request_id} "
+                f"(model {self.model.name!r}, n={n}){hint}"
+            )
+        completions = []
+        for choice in choices[:n]:
+            content = choice.logprobs.content if choice.logprobs is not None else None
+            logprobs = [float(t.logprob) for t in content or []]
+            finish = "length" if choice.finish_reason == "length" else "stop"
+            completions.append(Completion((choice.message.content or "").strip(), logprobs, finish))
+        usage = response.usage
+        prompt = usage.prompt_tokens if usage is not None else 0
+        generated = usage.completion_tokens if usage is not None else sum(c.n_tokens for c in completions)
+        return completions, prompt or 0, generated or 0
+
+    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+        calls = []  # (request index, n, seed): one HTTP request each
+        for i, r in enumerate(requests):
+            k = r.n if r.temperature > 0 else 1  # greedy samples are identical: ask once, repeat
+            if self.server.supports_n or k == 1:
+                calls.append((i, k, r.seed))
+            else:
+                calls += [(i, 1, derive_seed(r.seed, s)) for s in range(k)]
+        left = [0] * len(requests)
+        for i, _, _ in calls:
+            left[i] += 1
+        pool = ThreadPoolExecutor(max_workers=self.server.max_concurrency)
+        futures = [pool.submit(self._complete, requests[i], n, seed) for i, n, seed in calls]
+        owner = {f: calls[k][0] for k, f in enumerate(futures)}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                failed = [f for f in futures if f in done and f.exception() is not None]
+                if failed:  # the first failure in request order; calls not started yet are cancelled
+                    raise failed[0].exception()
+                for f in done:
+                    left[owner[f]] -= 1
+                    if left[owner[f]] == 0 and self.progress is not None:
+                        self.progress(1)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        results = [ChatResult(r.request_id, []) for r in requests]
+        for (i, _, _), future in zip(calls, futures, strict=True):
+            completions, prompt, generated = future.result()
+            results[i].completions += completions
+            results[i].prompt_tokens += prompt
+            results[i].completion_tokens += generated
+        for r, result in zip(requests, results, strict=True):
+            if r.temperature <= 0 and r.n > 1:
+                result.completions = [result.completions[0]] * r.n
+        self.usage.add(results)
+        return results

@@ -1,0 +1,100 @@
+"""Per-stage backend selection: config checks, and what enters artifact keys and manifests."""
+
+import pytest
+from pydantic import ValidationError
+
+from selftrain_core.config_backends import OpenAIServerConfig
+from selftrain_core.config_base import result_settings
+from selftrain_core.config_loading import build_run_config
+from selftrain_core.errors import ConfigError
+from selftrain_core.stages import answers, evaluate, questions
+from selftrain_core.store import ArtifactRef
+from tests.conftest import tiny_config_data
+
+QUESTIONS, CHUNKS = (
+    ArtifactRef(stage="questions", key="q" * 20, uri="x"),
+    ArtifactRef(stage="chunk", key="c" * 20, uri="y"),
+)
+SERVER = {"base_url": "http://gpu-1:8000/v1", "model": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+
+
+@pytest.fixture
+def data(tiny_lm, tiny_embedder, corpus_file, tmp_path):
+    return tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts")
+
+
+def _with(data, section, **values):
+    out = {**data, section: {**data[section], **values}}
+    return build_run_config(out)
+
+
+def test_openai_needs_a_server_and_hf_refuses_one(data):
+    with pytest.raises(ConfigError, match="answers.server"):
+        _with(data, "answers", backend="openai")
+    with pytest.raises(ConfigError, match="answers.backend is 'hf'"):
+        _with(data, "answers", server=SERVER)
+    with pytest.raises(ConfigError, match="questions.server.model"):
+        _with(data, "questions", backend="openai", server=SERVER, model=data["model"]["name"])
+    judge = {**data["evaluate"], "judge": {"backend": "openai"}}
+    with pytest.raises(ConfigError, match="evaluate.judge.server"):
+        build_run_config({**data, "evaluate": judge})
+    with pytest.raises(ValidationError, match="not an http"):
+        OpenAIServerConfig(base_url="gpu-1:8000", model="m")
+
+
+def test_hf_settings_carry_no_server_fields():
+    """Artifacts written before the openai backend existed keep their keys."""
+    from selftrain_core.config import AnswersConfig, QuestionsConfig
+
+    assert "server" not in result_settings(AnswersConfig()) and "server" not in result_settings(QuestionsConfig())
+
+
+def test_switching_backend_changes_the_key_and_the_port_and_key_do_not(data):
+    hf = answers.plan(build_run_config(data), QUESTIONS, CHUNKS)
+    served = answers.plan(_with(data, "answers", backend="openai", server=SERVER), QUESTIONS, CHUNKS)
+    other_port = {**SERVER, "base_url": "http://gpu-1:9000/v1", "api_key_env": "OTHER", "max_concurrency": 2}
+    moved = answers.plan(_with(data, "answers", backend="openai", server=other_port), QUESTIONS, CHUNKS)
+    other_model = answers.plan(
+        _with(data, "answers", backend="openai", server={**SERVER, "model": "m"}), QUESTIONS, CHUNKS
+    )
+    other_host = answers.plan(
+        _with(data, "answers", backend="openai", server={**SERVER, "base_url": "http://gpu-2:8000/v1"}),
+        QUESTIONS,
+        CHUNKS,
+    )
+    fan_out = answers.plan(
+        _with(data, "answers", backend="openai", server={**SERVER, "supports_n": False}), QUESTIONS, CHUNKS
+    )
+    assert len({hf.key, served.key, other_model.key, other_host.key, fan_out.key}) == 5
+    assert moved.key == served.key
+    assert served.models == [
+        {
+            "role": "policy",
+            "name": SERVER["model"],
+            "fingerprint": f"openai:gpu-1/{SERVER['model']}",
+            "source": "openai-server",
+            "server": "http://gpu-1:8000/v1",
+            "hub_id": None,
+        }
+    ]
+    assert served.runtime["server"] == "http://gpu-1:8000/v1" and served.settings["answers"]["backend"] == "openai"
+
+
+def test_questions_and_judge_may_use_another_model(data, tiny_lm):
+    base = questions.plan(build_run_config(data), CHUNKS)
+    served = questions.plan(_with(data, "questions", backend="openai", server=SERVER), CHUNKS)
+    assert base.key != served.key and served.models[0]["role"] == "generator"
+    assert served.models[0]["fingerprint"].startswith("openai:gpu-1/")
+    judge = {**data["evaluate"], "judge": {"backend": "openai", "server": {**SERVER, "model": "judge-70b"}}}
+    cfg = build_run_config({**data, "evaluate": judge})
+    assert evaluate.judge_model(cfg).manifest_entry("judge")["fingerprint"] == "openai:gpu-1/judge-70b"
+
+
+def test_served_answers_cannot_apply_a_local_adapter(data, tmp_path):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    cfg = _with(data, "answers", backend="openai", server=SERVER)
+    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"adapter": str(adapter)})})
+    with pytest.raises(ConfigError, match="cannot apply model.adapter"):
+        answers.plan(cfg, QUESTIONS, CHUNKS)
