@@ -32,6 +32,7 @@ def prefect_env(home: Path, api_url: str | None, cache: Path) -> dict[str, str]:
         PREFECT_WORKER_QUERY_SECONDS="1",  # pick runs up within a second (default 10)
         OMP_NUM_THREADS="1",
         PYTHONUNBUFFERED="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),  # this checkout's code
         SELFTRAIN_CACHE=str(cache),
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",

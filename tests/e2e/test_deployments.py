@@ -1,8 +1,9 @@
 """End to end against a real `prefect server start` (SQLite, 127.0.0.1, a temporary PREFECT_HOME): create the work
 pools and deploy prefect.yaml with the Makefile's targets, start a process worker, trigger a run the way the UI's
 Run button does with parameters checked against the form's schema, and read the outcome through the API. Also:
-an invalid parameter is refused naming the field; a GPU deployment on a worker without a GPU fails before writing
-anything; the weekly retraining schedule has runs scheduled with its parameters."""
+a worker killed with SIGKILL mid-answers and the run retried resumes from cache and shards to the same artifacts
+as an uninterrupted run; an invalid parameter is refused naming the field; a GPU deployment on a worker without a
+GPU fails before writing anything; the weekly retraining schedule has runs scheduled with its parameters."""
 
 from __future__ import annotations
 
@@ -13,14 +14,20 @@ from importlib import metadata
 from pathlib import Path
 
 import jsonschema
+import psutil
 import pytest
 
 from selftrain_core.config_loading import build_run_config
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
 from tests.e2e.server import PREFECT, REPO, Api, free_port, prefect_env, start, stop
+from tests.pipeline import run_pipeline
 
 pytestmark = pytest.mark.integration
+
+# Train files that differ between any two processes, resumed or not (weights, log and every evaluation file do
+# not): the model card's timings, PEFT's target-module set (hash-seed order) and TRL's pickled training arguments.
+VARIES_BETWEEN_PROCESSES = {"adapter/README.md", "adapter/adapter_config.json", "adapter/training_args.bin"}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +67,7 @@ def deployed(server):
     return api, env
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def cpu_worker(deployed, tmp):
     api, env = deployed
     proc = start([*PREFECT, "worker", "start", "--pool", "selftrain-cpu"], env, tmp / "worker-cpu.log")
@@ -149,3 +156,83 @@ def test_the_weekly_retraining_is_scheduled_with_its_parameters(deployed):
         assert (start_time.weekday(), start_time.hour, start_time.minute) == (0, 3, 0), start_time
         assert run["parameters"] == {"config": {"model": {"device": "cuda"}}}
         assert run["work_pool_name"] == "selftrain-gpu"
+
+
+def task_states(api: Api, flow_run_id: str) -> dict[str, str]:
+    """The newest task run of each stage (a retried flow run keeps its first attempt's task runs too)."""
+    body = {"flow_runs": {"id": {"any_": [flow_run_id]}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200, "offset": 0}
+    response = api.post("/task_runs/filter", body)
+    response.raise_for_status()
+    return {run["name"].rsplit("-", 1)[0]: run["state_name"] for run in response.json()}
+
+
+def kill_with_children(proc) -> None:
+    """SIGKILL a worker and the flow-run process it started (in its own session): the machine went away."""
+    family = [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]
+    for member in family:
+        member.kill()
+    proc.wait()
+    psutil.wait_procs(family, timeout=10)
+
+
+def test_a_worker_killed_mid_answers_then_the_run_retried_resumes_to_identical_artifacts(
+    deployed, tiny_parameters, tmp
+):
+    api, env = deployed
+    config = {**tiny_parameters["config"], "artifact_root": str(tmp / "killed")}
+    # long answers, one question per shard: the answers stage lasts long enough to be killed between shards
+    config["answers"] = {**config["answers"], "max_new_tokens": 160, "num_samples": 4, "shard_size": 1, "batch_size": 3}
+    deployment = api.deployment("self-train", "self-train")
+    run_id = api.run_like_the_ui(deployment, {"config": config}).json()["id"]
+    worker = start([*PREFECT, "worker", "start", "--pool", "selftrain-cpu"], env, tmp / "worker-killed.log")
+    progress: list[Path] = []
+    try:
+        deadline = time.time() + 180
+        while (
+            time.time() < deadline
+            and len(progress) < 2
+            and api.get(f"/flow_runs/{run_id}")["state_type"]
+            in {
+                "SCHEDULED",
+                "PENDING",
+                "RUNNING",
+            }
+        ):
+            progress = list((tmp / "killed" / "answers").glob("*/_progress/data-*.json"))
+            time.sleep(0.1)
+    finally:
+        kill_with_children(worker)
+    assert len(progress) >= 2, "the run left the answers stage before the test could kill it"
+    key = progress[0].parent.parent.name
+    store = ArtifactStore(config["artifact_root"])
+    assert not store.has_manifest("answers", key), "killed mid-stage"
+    done_before = len(list((tmp / "killed" / "answers" / key / "_progress").glob("data-*.json")))
+
+    # The server still thinks the run is running (its process died with no word): mark it crashed, as an operator
+    # would in the UI, then retry it with the CLI; a new worker picks it up.
+    crashed = {"state": {"type": "CRASHED", "message": "worker killed"}, "force": True}
+    assert api.post(f"/flow_runs/{run_id}/set_state", crashed).status_code in (200, 201)
+    retried = subprocess.run(
+        [*PREFECT, "flow-run", "retry", run_id], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    worker = start([*PREFECT, "worker", "start", "--pool", "selftrain-cpu"], env, tmp / "worker-retry.log")
+    try:
+        run = api.wait_finished(run_id, timeout=300)
+    finally:
+        stop(worker)
+    assert run["state_type"] == "COMPLETED", (run["state"], (tmp / "worker-retry.log").read_text()[-5000:])
+    states = task_states(api, run_id)
+    assert {states[s] for s in ("ingest", "chunk", "questions")} == {"Cached"}, states
+    assert states["answers"] == "Completed", states
+    assert store.manifest("answers", key)["resumed_shards"] >= done_before - 1, "at most the shard in flight is lost"
+
+    clean_cfg = build_run_config({**config, "artifact_root": str(tmp / "clean")})
+    clean_refs, _ = run_pipeline(clean_cfg)
+    clean = ArtifactStore(clean_cfg.artifact_root)
+    for stage, ref in clean_refs.items():
+        assert store.is_complete(stage, ref.key), f"the retried run made {stage} {ref.key}"
+        files, clean_files = store.manifest(stage, ref.key)["files"], clean.manifest(stage, ref.key)["files"]
+        assert files.keys() == clean_files.keys(), stage
+        differ = {rel for rel in files if files[rel] != clean_files[rel]}
+        assert differ <= VARIES_BETWEEN_PROCESSES, (stage, differ)
