@@ -67,7 +67,8 @@ def test_sigkill_during_answers_then_resume_gives_identical_artifact(tiny_lm, ti
         [*CLI, "answers", "-c", str(config)], env=_env(tmp_path), capture_output=True, text=True, timeout=600
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "already done" in resumed.stdout + resumed.stderr
+    output = resumed.stdout + resumed.stderr
+    assert "already done" in output, output[-3000:]
     manifest = store.manifest("answers", key)
     assert manifest["resumed_shards"] >= done_before - 1, "at most the shard in flight is lost"
 
