@@ -43,6 +43,11 @@ def prefect_env(home: Path, api_url: str | None, cache: Path) -> dict[str, str]:
     return env
 
 
+def server_env(home: Path, port: int, cache: Path) -> dict[str, str]:
+    """The server's own environment: its pages call the API on this port (the UI's default is 4200)."""
+    return {**prefect_env(home, None, cache), "PREFECT_UI_API_URL": f"http://127.0.0.1:{port}/api"}
+
+
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     handle = log.open("wb")
     return subprocess.Popen(args, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)

@@ -3,10 +3,13 @@ pools and deploy prefect.yaml with the Makefile's targets, start a process worke
 Run button does with parameters checked against the form's schema, and read the outcome through the API. Also:
 a worker killed with SIGKILL mid-answers and the run retried resumes from cache and shards to the same artifacts
 as an uninterrupted run; an invalid parameter is refused naming the field; a GPU deployment on a worker without a
-GPU fails before writing anything; the weekly retraining schedule has runs scheduled with its parameters."""
+GPU fails before writing anything; the weekly retraining schedule has runs scheduled with its parameters; the UI,
+opened in headless chromium, shows the run config's fields in the deployment's run form (screenshot kept in
+build/e2e/)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 from datetime import datetime
@@ -20,7 +23,7 @@ import pytest
 from selftrain_core.config_loading import build_run_config
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
-from tests.e2e.server import PREFECT, REPO, Api, free_port, prefect_env, start, stop
+from tests.e2e.server import PREFECT, REPO, Api, free_port, prefect_env, server_env, start, stop
 from tests.pipeline import run_pipeline
 
 pytestmark = pytest.mark.integration
@@ -40,7 +43,7 @@ def server(tmp, tmp_path_factory):
     port = free_port()
     api = Api(f"http://127.0.0.1:{port}/api")
     cache = tmp_path_factory.getbasetemp() / "selftrain-cache"
-    env = prefect_env(tmp / "prefect-home", None, cache)
+    env = server_env(tmp / "prefect-home", port, cache)
     log = tmp / "server.log"
     proc = start([*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, log)
     try:
@@ -54,9 +57,9 @@ def server(tmp, tmp_path_factory):
 def deployed(server):
     """`make pools deploy` against the test's server (`-o install`: the venv is the one running this test)."""
     api, env = server
-    for _ in range(2):  # the second time checks that `make pools` is idempotent
+    for targets in (["pools", "deploy"], ["pools"]):  # the second `make pools` finds the pools: no error
         done = subprocess.run(
-            ["make", "-o", "install", "pools", "deploy", f"PREFECT_API_URL={api.url}"],
+            ["make", "-o", "install", *targets, f"PREFECT_API_URL={api.url}"],
             cwd=REPO,
             env=env,
             capture_output=True,
@@ -236,3 +239,25 @@ def test_a_worker_killed_mid_answers_then_the_run_retried_resumes_to_identical_a
         assert files.keys() == clean_files.keys(), stage
         differ = {rel for rel in files if files[rel] != clean_files[rel]}
         assert differ <= VARIES_BETWEEN_PROCESSES, (stage, differ)
+
+
+def test_the_ui_shows_the_run_config_form(deployed, tmp):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium): the UI check needs it")
+    api, _ = deployed
+    deployment = api.deployment("self-train", "self-train")
+    page = f"{api.url.removesuffix('/api')}/deployments/deployment/{deployment['id']}/run"
+    headless = [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp / 'chromium'}"]
+    headless.append("--virtual-time-budget=20000")  # let the page's scripts fetch the deployment and render
+    shot = REPO / "build" / "e2e" / "self-train-run-form.png"  # kept for a person to look at (build/ is ignored)
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    shot.unlink(missing_ok=True)
+    subprocess.run(
+        [*headless, "--window-size=1400,4000", f"--screenshot={shot}", page], capture_output=True, timeout=120
+    )
+    assert shot.exists() and shot.stat().st_size > 10_000, "no screenshot"
+    dom = subprocess.run([*headless, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
+    for field in ("Artifact Root", "Num Samples", "K: samples with and K samples without the document.", "Scorer"):
+        assert field in dom, f"the run form does not show {field!r}"
+    assert "embedding-agreement" in dom and "Pair Strategy" in dom, "dropdowns for the choices"
