@@ -30,7 +30,7 @@ from selftrain_core.training.data import preference_rows, sft_rows
 from selftrain_core.training.hardware import check_training_supported, training_hardware
 from selftrain_core.training.launch import train
 
-STAGE, VERSION = "train", 2
+STAGE, VERSION = "train", 3
 
 
 def plan(cfg: RunConfig, curated: ArtifactRef) -> StagePlan:
@@ -64,11 +64,16 @@ def log_table(history: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(rows)
 
 
-def final_metrics(history: list[dict[str, Any]]) -> dict[str, float]:
-    """The last logged step's metrics (loss, rewards...) and the run summary (train_loss, runtime)."""
+TIMING = ("train_runtime", "train_samples_per_second", "train_steps_per_second")
+
+
+def final_metrics(history: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
+    """(metrics, timing): the last logged step's metrics (loss, rewards...) with the run's train_loss, and the
+    run's timings apart, so the checkpoint files (model card) stay byte-identical between runs."""
     steps = [h for h in history if "loss" in h]
     picked = {**(steps[-1] if steps else {}), **(history[-1] if history else {})}
-    return {k: v for k, v in picked.items() if isinstance(v, int | float) and math.isfinite(v)}
+    numbers = {k: v for k, v in picked.items() if isinstance(v, int | float) and math.isfinite(v)}
+    return {k: v for k, v in numbers.items() if k not in TIMING}, {k: v for k, v in numbers.items() if k in TIMING}
 
 
 def training_data(cfg: RunConfig, store: ArtifactStore, curated: ArtifactRef):
@@ -113,7 +118,7 @@ def run(
         with tempfile.TemporaryDirectory(prefix="selftrain-train-") as tmp:
             out = train(cfg, preference, sft, Path(tmp), log=log)
             history = out.history
-            final = final_metrics(history)
+            final, timing = final_metrics(history)
             counts = {"pairs": len(preference), "sft_rows": len(sft)}
             folders = [(CHECKPOINT_DIRS[kind], out.checkpoint, kind)]
             if cfg.train.merge:
@@ -127,6 +132,7 @@ def run(
             **counts,
             "drops": {f"{k}:{reason}": n for k, d in drops.items() for reason, n in d.items()},
             "final_metrics": final,
+            "timing": timing,
             "checkpoint": {"kind": kind, "path": CHECKPOINT_DIRS[kind], "merged": cfg.train.merge},
             "hardware": {"device": hw.device, "bf16": hw.bf16, "gradient_checkpointing": hw.gradient_checkpointing},
         }

@@ -21,7 +21,7 @@ from typing import Any
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import SelftrainError
 from selftrain_core.models.resolve import resolve_model
-from selftrain_core.training.checkpoint import merge_adapter
+from selftrain_core.training.checkpoint import make_reproducible, merge_adapter
 from selftrain_core.training.hardware import training_hardware
 from selftrain_core.training.model import load_trainable
 from selftrain_core.training.trainers import run_recipe
@@ -64,6 +64,7 @@ def train_in_process(
     result.trainer.save_model(str(out / "checkpoint"))  # every process: gathers sharded weights, main one writes
     if main_process:
         result.tokenizer.save_pretrained(str(out / "checkpoint"))
+        make_reproducible(str(out / "checkpoint"))
         if cfg.train.merge:
             base = resolve_model(cfg.model.name, cfg.model.revision)
             merge_adapter(str(base.path), str(out / "checkpoint"), str(out / "merged"), cfg.model.dtype)

@@ -167,6 +167,10 @@ def test_the_train_stage_writes_checkpoint_model_cards_and_log(config):
     manifest = store.manifest("train", ref.key)
     assert manifest["checkpoint"] == {"kind": "adapter", "path": "adapter", "merged": True}
     assert {"adapter/README.md", "merged/README.md", "adapter/adapter_model.safetensors"} <= set(manifest["files"])
+    assert not [f for f in manifest["files"] if f.endswith((".bin", ".pt", ".pkl"))], "no pickle in a checkpoint"
+    adapter_config = json.loads(store.fs.cat_file(f"{store.dir('train', ref.key)}/adapter/adapter_config.json"))
+    assert adapter_config["target_modules"] == sorted(adapter_config["target_modules"]), "same bytes every run"
+    assert "train_runtime" not in json.dumps(manifest["final_metrics"]) and "train_runtime" in manifest["timing"]
     card = store.fs.cat_file(f"{store.dir('train', ref.key)}/adapter/README.md").decode()
     assert f"curate/{curated.key}" in card and "fingerprint" in card and '"loss"' in card
     assert store.read_rows(ref, "log") and manifest["pairs"] == len(PAIRS)
