@@ -218,10 +218,14 @@ class ThreadedServer:
 
 
 def start_process(
-    port: int, model: str | None = None, api_key: str | None = None, die_after: int | None = None
+    port: int,
+    model: str | None = None,
+    api_key: str | None = None,
+    die_after: int | None = None,
+    served_name: str = "tiny",
 ) -> subprocess.Popen:
     """The server as its own process (so a test can SIGKILL it); returns once it answers."""
-    command = [sys.executable, "-m", "tests.openai_server", "--port", str(port)]
+    command = [sys.executable, "-m", "tests.openai_server", "--port", str(port), "--served-name", served_name]
     for flag, value in (("--model", model), ("--api-key", api_key), ("--die-after", die_after)):
         if value is not None:
             command += [flag, str(value)]

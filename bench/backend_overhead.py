@@ -1,0 +1,149 @@
+"""What the answers stage costs over the bare backend call, and what n=K saves over K requests.
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/backend_overhead.py [--questions 6] [--k 3] [--tokens 32]
+
+On the offline default model (SmolLM2-135M, CPU), in one process and on the same prompts:
+- hf: the answers stage (reads questions, builds requests, loads the model, generates, writes shards and the
+  manifest) against `HFBackend.generate` on the same requests with the model already loaded. The stage's model
+  load is shown apart; `stage / raw` is the framework's overhead (target < 1.05).
+- openai: the test server (tests/openai_server.py: selftrain's HFBackend on the same model behind
+  /v1/chat/completions, one request at a time) answering the K no-document samples of every question as one
+  request with n=K, against K requests of n=1; and the answers stage through it against the bare backend call.
+The upstream stages (ingest of one Wikipedia category, chunk, greedy questions with no filters) run first, untimed.
+Times are best-of (2 stage runs, 3 raw calls, interleaved): the machine may be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.openai_server
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def build_config(root: Path, documents: int, k: int, tokens: int, server: dict | None = None):
+    from selftrain_core.config_loading import build_run_config, read_config_source
+
+    data = read_config_source("offline-cpu")
+    data.update(artifact_root=str(root))
+    data["ingest"] = {
+        "source": {"kind": "wiki-vital", "categories": ["Geography"], "documents_per_category": documents}
+    }
+    data["questions"] = {**data["questions"], "filters": []}
+    data["answers"] = {**data["answers"], "num_samples": k, "max_new_tokens": tokens}
+    if server is not None:
+        data["answers"].update(backend="openai", server=server)
+    return build_run_config(data)
+
+
+def upstream(cfg):
+    from selftrain_core.stages import chunk, ingest, questions
+    from selftrain_core.stages.base import RunInfo
+    from selftrain_core.store import ArtifactStore
+
+    store, refs, quiet = ArtifactStore(cfg.artifact_root), {}, lambda _: None
+    refs["ingest"] = ingest.run(cfg, ingest.plan(cfg), store, RunInfo(), quiet)
+    refs["chunk"] = chunk.run(cfg, chunk.plan(cfg, refs["ingest"]), store, RunInfo(), quiet)
+    refs["questions"] = questions.run(cfg, questions.plan(cfg, refs["chunk"]), store, RunInfo(), quiet)
+    return store, refs
+
+
+def stage_vs_raw(cfg, store, refs, backend, repeats: int = 2) -> dict[str, float]:
+    """Best-of times (the machine is shared: the least disturbed run is the truest): the raw call repeats + 1
+    times, interleaved with `repeats` stage runs, each stage run on a deleted artifact (never a cache hit)."""
+    from selftrain_core.stages import answers
+    from selftrain_core.stages.base import RunInfo
+
+    rows = sorted(store.read_rows(refs["questions"]), key=lambda q: q["question_id"])
+    passages = {c["chunk_id"]: c["text"] for c in store.read_rows(refs["chunk"])}
+    requests = [r for q in rows for r in answers.question_requests(cfg, q, passages[q["chunk_id"]])]
+    plan = answers.plan(cfg, refs["questions"], refs["chunk"])
+    backend.generate(requests[:3])  # warm-up
+    raws, stages = [timed(lambda: backend.generate(requests))[0]], []
+    for _ in range(repeats):
+        store.delete("answers", plan.key)
+        stages.append(timed(lambda: answers.run(cfg, plan, store, RunInfo(), lambda _: None))[0])
+        raws.append(timed(lambda: backend.generate(requests))[0])
+    return {"questions": len(rows), "requests": len(requests), "stage_s": min(stages), "raw_s": min(raws)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--questions", type=int, default=6, help="documents (one question each)")
+    parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--tokens", type=int, default=32)
+    args = parser.parse_args()
+
+    import torch
+
+    from selftrain_core.backends.loading import open_backend
+    from selftrain_core.models.resolve import resolve_model
+    from tests.openai_server import free_port, start_process
+
+    lines = [
+        f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+        f"torch {torch.__version__}; SmolLM2-135M fp32 CPU; {args.questions} questions, K={args.k}, "
+        f"{args.tokens} new tokens",
+        "",
+        "| backend | measure | seconds | ratio |",
+        "| --- | --- | --- | --- |",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = build_config(Path(tmp) / "hf", args.questions, args.k, args.tokens)
+        store, refs = upstream(cfg)
+        load_s, backend = timed(
+            lambda: open_backend("hf", resolve_model(cfg.model.name), device="cpu", batch_size=cfg.answers.batch_size)
+        )
+        hf = stage_vs_raw(cfg, store, refs, backend)
+        del backend
+        lines += [
+            f"| hf | answers stage ({hf['questions']} questions, {hf['requests']} requests) | {hf['stage_s']:.2f} | |",
+            f"| hf | raw HFBackend.generate, same requests | {hf['raw_s']:.2f} | |",
+            f"| hf | model load (inside the stage) | {load_s:.2f} | |",
+            f"| hf | stage / raw | | {hf['stage_s'] / hf['raw_s']:.3f} |",
+            f"| hf | (stage - model load) / raw | | {(hf['stage_s'] - load_s) / hf['raw_s']:.3f} |",
+        ]
+
+        port = free_port()
+        proc = start_process(port, model=cfg.model.name, served_name=cfg.model.name)
+        try:
+            from selftrain_core.backends.openai_compat import OpenAICompatBackend
+            from selftrain_core.config_backends import OpenAIServerConfig
+            from selftrain_core.stages import answers
+
+            server = {"base_url": f"http://127.0.0.1:{port}/v1", "model": cfg.model.name, "max_concurrency": 4}
+            ocfg = build_config(Path(tmp) / "hf", args.questions, args.k, args.tokens, server)
+            rows = sorted(store.read_rows(refs["questions"]), key=lambda q: q["question_id"])
+            no_doc = [answers.question_requests(ocfg, q, "")[2] for q in rows]
+            times = {}
+            for supports_n in (True, False):
+                b = OpenAICompatBackend(OpenAIServerConfig(**server, supports_n=supports_n))
+                b.generate(no_doc[:1])
+                times[supports_n] = sorted(timed(lambda b=b: b.generate(no_doc))[0] for _ in range(3))[1]
+            oa = stage_vs_raw(ocfg, store, refs, OpenAICompatBackend(OpenAIServerConfig(**server)))
+        finally:
+            proc.kill()
+            proc.wait()
+        lines += [
+            f"| openai | {len(no_doc)} no-doc requests, n={args.k} in one request each | {times[True]:.2f} | |",
+            f"| openai | the same as {len(no_doc) * args.k} requests of n=1 (fan-out) | {times[False]:.2f} | |",
+            f"| openai | n=K / K requests | | {times[True] / times[False]:.3f} |",
+            f"| openai | answers stage via the test server | {oa['stage_s']:.2f} | |",
+            f"| openai | raw OpenAICompatBackend.generate, same requests | {oa['raw_s']:.2f} | |",
+            f"| openai | stage / raw | | {oa['stage_s'] / oa['raw_s']:.3f} |",
+        ]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
