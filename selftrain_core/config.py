@@ -93,7 +93,7 @@ class WikiVitalSource(StrictModel):
         ],
         description="Wikipedia vital-article categories to draw documents from.",
     )
-    documents_per_category: int = Field(8, gt=0, description="Documents drawn (reproducibly) per category.")
+    documents_per_category: int = Field(12, gt=0, description="Documents drawn (reproducibly) per category.")
     min_chars: int = Field(200, ge=0, description="Skip summaries shorter than this (too little to ask about).")
 
 
@@ -129,7 +129,7 @@ Source = Annotated[WikiVitalSource | HFDatasetSource | LocalFilesSource, Field(d
 class IngestConfig(StrictModel):
     source: Source = Field(default_factory=WikiVitalSource, description="Where documents come from.")
     test_fraction: float = Field(
-        0.2, ge=0.0, lt=1.0, description="Share of documents held out for evaluation (split by document)."
+        0.25, ge=0.0, lt=1.0, description="Share of documents held out for evaluation (split by document)."
     )
 
 

@@ -61,7 +61,7 @@ class EvaluateConfig(StrictModel):
         "sentence of the document (offline default); nli = P(the document entails the answer) from score.nli.",
     )
     hallucination_threshold: float = Field(
-        0.5,
+        0.6,
         description="An answer whose support by its document is below this counts as a hallucination.",
     )
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="Pairwise LLM judge, base vs trained.")

@@ -68,3 +68,10 @@ def test_runtime_fields_stay_out_of_result_settings():
     assert result_settings(a) == result_settings(b)
     c = load_run_config(None, ["answers.temperature=0.7"])
     assert result_settings(c) != result_settings(b)
+
+
+def test_the_code_defaults_are_the_offline_preset_so_the_ui_form_runs_what_make_run_runs():
+    from selftrain_core.config import RunConfig
+    from selftrain_core.config_loading import load_run_config
+
+    assert RunConfig() == load_run_config("offline-cpu", [])

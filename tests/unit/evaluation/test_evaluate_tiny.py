@@ -68,7 +68,8 @@ def test_the_report_has_every_section_and_the_metrics_their_intervals(trained, t
     assert wins == pytest.approx(1.0)
     rows = store.read_rows(ref)
     assert {r["model"] for r in rows} == {"base", "trained", "base+document"}
-    assert all(0.0 <= r["support"] <= 1.0 and r["hallucinated"] == float(r["support"] < 0.5) for r in rows)
+    threshold = store.manifest("evaluate", ref.key)["config"]["evaluate"]["hallucination_threshold"]
+    assert all(0.0 <= r["support"] <= 1.0 and r["hallucinated"] == float(r["support"] < threshold) for r in rows)
     verdicts = store.read_rows(ref, "judge")
     assert len(verdicts) == metrics[("base", "f1")]["n"]
 
