@@ -1,4 +1,5 @@
-"""Generation backends behind one protocol (see base.py). `hf` (transformers) is the CPU default."""
+"""Generation backends behind one protocol (see base.py): `hf` (transformers, the CPU default) and `openai` (any
+OpenAI-compatible server, openai_compat.py). loading.open_backend opens the one a stage's config names."""
 
 from selftrain_core.backends.base import Backend, ChatRequest, ChatResult, Completion
 

@@ -63,10 +63,12 @@ def _retryable(exc: Exception) -> bool:
 
 
 def _retry_after(exc: Exception) -> float:
-    response = getattr(exc, "response", None)
+    """The server's Retry-After in seconds (0 when absent, or an HTTP date: our own backoff then)."""
+    if not isinstance(exc, openai.APIStatusError):
+        return 0.0
     try:
-        return float(response.headers.get("retry-after", 0)) if response is not None else 0.0
-    except ValueError:  # an HTTP date: fall back to our own backoff
+        return float(exc.response.headers.get("retry-after", 0))
+    except ValueError:
         return 0.0
 
 

@@ -98,3 +98,19 @@ def test_served_answers_cannot_apply_a_local_adapter(data, tmp_path):
     cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"adapter": str(adapter)})})
     with pytest.raises(ConfigError, match="cannot apply model.adapter"):
         answers.plan(cfg, QUESTIONS, CHUNKS)
+
+
+def test_judge_through_a_server_records_its_usage(data):
+    from tests.openai_server import FakeEngine, ThreadedServer, create_app
+
+    rows = [
+        {"question_id": q, "model": m, "question": "Who?", "reference": "Paris.", "answer": f"{m} {q}"}
+        for q in ("q1", "q2")
+        for m in ("base", "trained")
+    ]
+    with ThreadedServer(create_app(FakeEngine(), "judge")) as server:
+        judge = {"backend": "openai", "server": {"base_url": server.url, "model": "judge"}}
+        cfg = build_run_config({**data, "evaluate": {**data["evaluate"], "judge": judge}})
+        verdicts, metrics, asked, usage = evaluate.judge_rows(cfg, rows)
+    assert len(verdicts) == 2 and asked == 4 and metrics
+    assert usage["backend"] == "openai" and usage["model"] == "judge" and usage["requests"] == 4
