@@ -6,7 +6,8 @@ Requests are served one at a time, and the HF backend seeds each sample from (se
 is deterministic per (request, seed, sample index), like `vllm serve` with seeds.
 
 Faults, set at start (flags) or at run time (POST /admin/faults with the same names), for the error-path tests:
-api_key (401 without it), fail_429 / fail_500 (the next k chat calls fail), no_choices, no_n (400 for n > 1),
+api_key (401 without it), fail_429 / fail_500 (the next k chat calls fail), slow (the next k chat calls wait 1 s
+before answering: client timeouts), no_choices, no_n (400 for n > 1),
 max_model_len (400 "maximum context length" when prompt + max_tokens exceed it), die_after (SIGKILL itself on the
 chat call after k served ones: a server that dies mid-stage).
 """
@@ -31,7 +32,7 @@ from fastapi.responses import JSONResponse
 from selftrain_core.backends.base import ChatRequest, ChatResult, Completion
 
 FAULTS = {"api_key": None, "fail_429": 0, "fail_500": 0, "no_choices": False, "no_n": False}
-FAULTS.update(max_model_len=None, die_after=None)
+FAULTS.update(max_model_len=None, die_after=None, slow=0)
 
 
 class FakeEngine:
@@ -107,6 +108,9 @@ def create_app(engine: Any, served_name: str, faults: dict[str, Any] | None = No
             return denied
         if body.get("model") != served_name:
             return _error(404, f"The model `{body.get('model')}` does not exist.", "NotFoundError")
+        if state["slow"] > 0:
+            state["slow"] -= 1
+            time.sleep(1.0)
         with lock:  # one request at a time: deterministic, and the fault counters are exact
             if state["die_after"] is not None and served["count"] >= state["die_after"]:
                 os.kill(os.getpid(), signal.SIGKILL)

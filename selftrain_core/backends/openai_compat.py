@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 MAX_WAIT_S = 60.0
 _CONTEXT = re.compile(r"context (length|window)|context_length|max_model_len|maximum model length|too long", re.I)
 _NO_MODEL = re.compile(r"model.*(does not exist|not found|not served)|model_not_found", re.I)
+_CODE_PREFIX = re.compile(r"^Error code: \d+ - ")
 _KEYLIKE = re.compile(r"\bsk-[A-Za-z0-9_*.\-]{3,}")
 
 
@@ -98,9 +99,10 @@ class OpenAICompatBackend:
         return _KEYLIKE.sub("sk-***", text)
 
     def _describe(self, exc: Exception) -> str:
-        if isinstance(exc, openai.APIStatusError):
-            return self._scrub(f"HTTP {exc.status_code}: {exc.message}")
-        return self._scrub(f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, openai.APIStatusError):  # the client's message repeats the code: "Error code: 404 - ..."
+            return self._scrub(f"HTTP {exc.status_code}: {_CODE_PREFIX.sub('', exc.message)}")
+        cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ is not None else ""
+        return self._scrub(f"{type(exc).__name__}: {str(exc).rstrip('.')}{cause}")
 
     def _auth_error(self, exc: openai.APIStatusError) -> ServerAuthError:
         env = self.server.api_key_env
@@ -154,7 +156,7 @@ class OpenAICompatBackend:
             self._sleep(wait_s)
         raise ServerUnavailableError(
             f"openai backend: {what} at {self.model.url} failed {attempts} times; last: {self._describe(error)}. "
-            "Is the server up? Finished shards are kept: run the stage again to resume."
+            "Is the server up? A sharded stage keeps its finished shards: run it again to resume."
         ) from None
 
     def served_models(self, quiet: bool = False) -> list[str]:

@@ -35,7 +35,7 @@ def server():
 
 @pytest.fixture(autouse=True)
 def _clear_faults(server):
-    server.app.state.faults.update(fail_429=0, fail_500=0, no_choices=False, no_n=False, max_model_len=None)
+    server.app.state.faults.update(fail_429=0, fail_500=0, slow=0, no_choices=False, no_n=False, max_model_len=None)
     server.app.state.calls.clear()
 
 
@@ -91,6 +91,13 @@ def test_retries_on_429_and_5xx_then_succeed(server, fault):
     backend = _backend(server.url, max_retries=3)
     assert len(backend.generate(_requests()[:1])[0].completions) == 3
     assert backend.usage.retries == 2
+
+
+def test_retries_after_a_timeout(server):
+    server.app.state.faults["slow"] = 1
+    backend = _backend(server.url, timeout_s=0.3, max_retries=5)
+    assert len(backend.generate(_requests()[:1])[0].completions) == 3
+    assert backend.usage.retries >= 1
 
 
 def test_retries_exhausted_is_transient_not_a_user_error(server):
