@@ -18,6 +18,7 @@ from selftrain_core.runs.rounds import gate, local_adapter, next_round
 from selftrain_core.stages import answers, chunk, curate, evaluate, ingest, questions, score, train
 from selftrain_core.stages.base import StagePlan
 from selftrain_core.store import ArtifactRef, ArtifactStore
+from tasks.run_page import publish_run_page
 from tasks.stages import (
     answers_task,
     chunk_task,
@@ -85,6 +86,14 @@ def rounds_page(rows: list[dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def outcome_line(cfg: RunConfig, refs: dict[str, ArtifactRef], stop_after: str, rounds: int) -> str:
+    if "evaluate" in refs:
+        return f"Trained and evaluated {rounds} round(s); the last round's artifacts are returned."
+    if "train" not in refs and STAGES.index(stop_after) >= STAGES.index("train"):
+        return "No model was trained: curation left nothing to train on (see `self-train-outcome`)."
+    return f"Stopped after {stop_after}, as asked."
+
+
 @flow(name="self-train")
 def self_train(config: RunConfig | None = None, stop_after: StageName = "evaluate") -> dict[str, ArtifactRef]:
     """`config.rounds.count` self-training rounds (round i+1 samples from and continues round i's adapter) while
@@ -94,8 +103,10 @@ def self_train(config: RunConfig | None = None, stop_after: StageName = "evaluat
     logger = get_run_logger()
     store = ArtifactStore(cfg.artifact_root)
     history: list[dict[str, str]] = []
+    rounds: list[dict[str, ArtifactRef]] = []
     while True:
         refs = run_round(cfg, stop_after)
+        rounds.append(refs)
         if "evaluate" not in refs:
             break
         metrics = store.manifest("evaluate", refs["evaluate"].key)["metrics"]
@@ -114,5 +125,7 @@ def self_train(config: RunConfig | None = None, stop_after: StageName = "evaluat
         cfg = next_round(cfg, local_adapter(store, refs["train"]))
     if cfg.rounds.count > 1:
         create_markdown_artifact(rounds_page(history), key="self-train-rounds", description="rounds and gate decisions")
+    outcome = outcome_line(cfg, refs, stop_after, len(rounds))
+    publish_run_page(cfg.name, rounds, [h["gate"] for h in history], outcome)
     logger.info("self-train finished: %s", {k: v.key for k, v in refs.items()})
     return refs

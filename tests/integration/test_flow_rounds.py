@@ -38,3 +38,13 @@ def test_rounds_run_while_the_gate_passes_and_stop_when_it_does_not(tiny_lm, tin
         assert store.manifest("evaluate", stopped.result()["evaluate"].key)["run"]["iteration"] == 1
         page = markdown_artifact(stopped.state_details.flow_run_id, "self-train-rounds")
         assert "stop: f1 improved by" in page and "| 2 |" not in page
+
+
+def test_the_run_page_links_every_round_and_stage():
+    from selftrain_core.store import ArtifactRef
+    from tasks.run_page import run_page
+
+    refs = {s: ArtifactRef(stage=s, key=f"k-{s}", uri=f"file:///a/{s}/k-{s}") for s in ("answers", "evaluate")}
+    page = run_page("demo", [refs, refs], ["pass: f1 improved by +0.020 over base"], "Trained and evaluated 2 round(s)")
+    assert page.count("## Round") == 2 and "[`k-answers`](file:///a/answers/k-answers)" in page
+    assert "(/artifacts/key/evaluation-report)" in page and "Gate: pass: f1 improved" in page

@@ -85,6 +85,7 @@ def test_flow_runs_caches_and_recomputes_missing_files(harness, root):
     published = artifact_keys(first.state_details.flow_run_id)
     assert {"answers-summary", "answers-sample", "evaluate-summary", "evaluation-report"} <= published
     assert {"evaluation-models", "evaluation-reliability", "evaluation-scores"} <= published
+    assert "self-train-run" in published
 
     pair = store.read_rows(refs["curate"])[0]["pair_id"]
     assert [s.stage for s in walk(store, pair)][-1] == "ingest"
@@ -109,6 +110,6 @@ def test_an_empty_curated_dataset_ends_the_flow_with_a_record_that_no_model_was_
     assert state.is_completed()
     refs = state.result()
     assert list(refs) == ["ingest", "chunk", "questions", "answers", "score", "curate"], "no train, no evaluate"
-    assert "self-train-outcome" in artifact_keys(state.state_details.flow_run_id)
+    assert {"self-train-outcome", "self-train-run"} <= artifact_keys(state.state_details.flow_run_id)
     store = ArtifactStore(cfg.artifact_root)
     assert not store.fs.exists(store.dir("train", train.plan(cfg, refs["curate"]).key))
