@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 from prefect import get_run_logger
-from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_image_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run, task_run
 
@@ -105,10 +112,28 @@ def publish_report(store: ArtifactStore, ref: ArtifactRef) -> None:
     create_markdown_artifact(report, key="evaluation-report", description=f"evaluation report {ref.uri}")
 
 
-def run_stage(stage_run: StageRun, plan: StagePlan, cfg: RunConfig) -> ArtifactRef:
+def progress_reporter(stage: str, every_s: float = 2.0) -> Callable[[float], None]:
+    """A percentage callback that keeps a Prefect progress artifact current (at most one update per `every_s`)."""
+    artifact_id = create_progress_artifact(0.0, key=f"{stage}-progress", description=f"{stage}: share of work done")
+    last = [0.0]
+
+    def report(percent: float) -> None:
+        now = time.monotonic()
+        if percent >= 100.0 or now - last[0] >= every_s:
+            last[0] = now
+            update_progress_artifact(artifact_id, min(percent, 100.0))
+
+    return report
+
+
+def run_stage(stage_run: StageRun, plan: StagePlan, cfg: RunConfig, progress: bool = False) -> ArtifactRef:
+    """Run a core stage with Prefect's logger, run ids and (for long stages) a progress artifact; publish results."""
     store = ArtifactStore(cfg.artifact_root)
     logger = get_run_logger()
-    ref = stage_run(cfg, plan, store, current_run_info(cfg), logger.info)
+    extra = {"progress": progress_reporter(plan.stage)} if progress else {}
+    ref = stage_run(cfg, plan, store, current_run_info(cfg), logger.info, **extra)
+    if progress:
+        extra["progress"](100.0)  # also after a cache hit, which reports nothing
     publish(store, ref)
     if ref.stage == "evaluate":
         publish_report(store, ref)

@@ -23,12 +23,12 @@ def chunk_task(plan: StagePlan, cfg: RunConfig) -> ArtifactRef:
 
 @task(name="questions", **STAGE_TASK_OPTIONS)
 def questions_task(plan: StagePlan, cfg: RunConfig) -> ArtifactRef:
-    return run_stage(questions.run, plan, cfg)
+    return run_stage(questions.run, plan, cfg, progress=True)
 
 
 @task(name="answers", **STAGE_TASK_OPTIONS)
 def answers_task(plan: StagePlan, cfg: RunConfig) -> ArtifactRef:
-    return run_stage(answers.run, plan, cfg)
+    return run_stage(answers.run, plan, cfg, progress=True)
 
 
 @task(name="score", **STAGE_TASK_OPTIONS)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from tqdm.auto import tqdm
 
 from selftrain_core.backends.base import ChatRequest, ChatResult
 from selftrain_core.backends.errors import ServerUnavailableError
@@ -27,6 +26,7 @@ from selftrain_core.hashing import derive_seed, stable_hash
 from selftrain_core.models.resolve import folder_fingerprint, resolve_model
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
+from selftrain_core.stages.progress import Report, progress_bar
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
 STAGE, VERSION = "answers", 2
@@ -162,6 +162,7 @@ def run(
     store: ArtifactStore,
     run_info: RunInfo,
     log: Callable[[str], None] = print,
+    progress: Report | None = None,
 ) -> ArtifactRef:
     def compute(writer):
         questions = sorted(store.read_rows(plan.parent("questions")), key=lambda q: q["question_id"])
@@ -184,7 +185,8 @@ def run(
         model = stage_model(a.backend, a.server, cfg.model.name, cfg.model.revision)
         policy_name = model.name + (f"+adapter:{plan.models[1]['fingerprint']}" if cfg.model.adapter else "")
         remaining = sum(len(shards[i]) for i in todo) * len(ROLES)
-        with tqdm(total=remaining, desc="answers", unit="request") as bar:
+        finished = sum(len(shards[i]) for i in done) * len(ROLES)
+        with progress_bar(remaining, "answers", "request", progress, finished) as update:
             backend = None
             for index in todo:
                 if backend is None:  # load the model (or check the server) only when there is work
@@ -196,7 +198,7 @@ def run(
                             cfg.model.device,
                             a.batch_size,
                             cfg.model.adapter,
-                            bar.update,
+                            update,
                             a.server,
                         )
                     except ServerUnavailableError:

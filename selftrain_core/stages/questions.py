@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-from tqdm.auto import tqdm
 
 from selftrain_core.backends.base import ChatRequest
 from selftrain_core.backends.errors import ServerUnavailableError
@@ -28,6 +27,7 @@ from selftrain_core.hashing import derive_seed, stable_hash
 from selftrain_core.models.resolve import ResolvedModel
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
+from selftrain_core.stages.progress import Report, progress_bar
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
 STAGE, VERSION = "questions", 2
@@ -137,14 +137,15 @@ def run(
     store: ArtifactStore,
     run_info: RunInfo,
     log: Callable[[str], None] = print,
+    progress: Report | None = None,
 ) -> ArtifactRef:
     def compute(writer):
         chunks = store.read_rows(plan.parent("chunk"))
         model, q = generator_model(cfg), cfg.questions
         try:
-            with tqdm(total=len(chunks), desc="questions", unit="chunk") as bar:
+            with progress_bar(len(chunks), "questions", "chunk", progress) as update:
                 backend = open_backend(
-                    q.backend, model, cfg.model.dtype, cfg.model.device, q.batch_size, None, bar.update, q.server
+                    q.backend, model, cfg.model.dtype, cfg.model.device, q.batch_size, None, update, q.server
                 )
                 results = backend.generate(build_requests(cfg, chunks))
         except ServerUnavailableError:
