@@ -19,6 +19,7 @@ from pathlib import Path
 import jsonschema
 import psutil
 import pytest
+import torch
 
 from selftrain_core.config_loading import build_run_config
 from selftrain_core.store import ArtifactStore
@@ -227,7 +228,13 @@ def test_a_worker_killed_mid_answers_then_the_run_retried_resumes_to_identical_a
     assert store.manifest("answers", key)["resumed_shards"] >= done_before - 1, "at most the shard in flight is lost"
 
     clean_cfg = build_run_config({**config, "artifact_root": str(tmp / "clean")})
-    clean_refs, _ = run_pipeline(clean_cfg)
+    # the same float arithmetic as the workers (OMP_NUM_THREADS=1): another thread count reorders reductions
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        clean_refs, _ = run_pipeline(clean_cfg)
+    finally:
+        torch.set_num_threads(threads)
     clean = ArtifactStore(clean_cfg.artifact_root)
     for stage, ref in clean_refs.items():
         assert store.is_complete(stage, ref.key), f"the retried run made {stage} {ref.key}"
