@@ -176,15 +176,20 @@ def export_dataset_command(
 
 
 def main() -> None:
+    """Exit 2 on a mistake in input or config; 3 when a server stayed down (finished shards are kept: rerun)."""
+    from selftrain_core.backends.errors import ServerUnavailableError
+
     try:
         app()
         return
     except SelftrainError as exc:
-        message = str(exc)
+        message, code = str(exc), 2
+    except ServerUnavailableError as exc:
+        message, code = f"{exc}\nfinished work is kept: run the same command again to resume", 3
     # Exit outside the except block: the traceback's frames (and the Arrow buffers they hold) are freed first;
     # freeing them during interpreter shutdown aborts in Arrow's thread pool.
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    sys.exit(2)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -90,3 +90,29 @@ def test_bad_config_fails_before_any_work(tmp_path):
     assert result.returncode == 2
     assert "model.name" in result.stderr and "no-such-model" in result.stderr
     assert not (tmp_path / "a").exists()
+
+
+def test_a_server_that_stays_down_exits_3_with_a_one_line_message(tiny_lm, tiny_embedder, corpus_file, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = _config(tiny_lm, tiny_embedder, corpus_file, tmp_path / "a", tmp_path / "c.yaml")
+    result = subprocess.run(
+        [
+            *CLI,
+            "answers",
+            "-c",
+            str(config),
+            "answers.backend=openai",
+            f"answers.server={{base_url: 'http://127.0.0.1:{port}/v1', model: tiny, max_retries: 1}}",
+        ],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert f"127.0.0.1:{port}" in result.stderr and "run the same command again to resume" in result.stderr
+    assert "Traceback" not in result.stderr.split("error:")[-1]
