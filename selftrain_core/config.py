@@ -202,10 +202,11 @@ class QuestionsConfig(StrictModel):
 
 
 class AnswersConfig(StrictModel):
-    backend: Literal["hf", "openai"] = Field(
+    backend: Literal["hf", "vllm", "openai"] = Field(
         "hf",
-        description="Generation backend that samples the policy's answers: hf (model.name, local) or openai (a "
-        "server serving the policy as answers.server.model).",
+        description="Generation backend that samples the policy's answers: hf (model.name, local), vllm (model.name "
+        "in vLLM's offline engine, in the environment `make vllm-env` builds) or openai (a server serving the "
+        "policy as answers.server.model).",
     )
     server: OpenAIServerConfig | None = server_field("answers")
     with_document_prompt: str = Field("answer_with_document", description="Prompt template id, document given.")

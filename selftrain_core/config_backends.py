@@ -64,11 +64,13 @@ def server_field(stage: str):
 
 
 def check_backend(section: str, backend: str, server: OpenAIServerConfig | None, model: str | None = None) -> None:
-    """A server exactly when the backend is 'openai'; a local model name only for 'hf'."""
+    """A server exactly when the backend is 'openai'; a local model name only for a local backend (hf, vllm)."""
     if backend == "openai" and server is None:
         raise ValueError(f"{section}.backend is 'openai': set {section}.server (base_url and model at least)")
-    if backend == "hf" and server is not None:
-        raise ValueError(f"{section}.server is set but {section}.backend is 'hf'; set backend: openai or drop server")
+    if backend != "openai" and server is not None:
+        raise ValueError(
+            f"{section}.server is set but {section}.backend is {backend!r}; set backend: openai or drop server"
+        )
     if backend == "openai" and model is not None:
         raise ValueError(
             f"{section}.model names a local or hub model for the hf backend; with backend 'openai' name the served "

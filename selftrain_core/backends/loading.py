@@ -1,5 +1,5 @@
-"""Open the backend a stage's config names: `hf` on a resolved model (optionally with a LoRA adapter), or
-`openai` on a server (checked before any work: reachable, key accepted, model served)."""
+"""Open the backend a stage's config names: `hf` or `vllm` on a resolved model (optionally with a LoRA adapter),
+or `openai` on a server (checked before any work: reachable, key accepted, model served)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,10 @@ def open_backend(
 
         lm = load_causal_lm(model, dtype=dtype, device=device, adapter_path=adapter_path)
         return HFBackend(lm, load_tokenizer(model), batch_size=batch_size, progress=progress)
+    if backend == "vllm":
+        from selftrain_core.backends.vllm_engine import VLLMBackend
+
+        return VLLMBackend(model.path, dtype=dtype, adapter_path=adapter_path, progress=progress)
     if backend == "openai":
         from selftrain_core.backends.openai_compat import OpenAICompatBackend
 
@@ -52,4 +56,4 @@ def open_backend(
         opened = OpenAICompatBackend(server, progress=progress)
         opened.check()
         return opened
-    raise ConfigError(f"unknown backend {backend!r}; backends: hf, openai")
+    raise ConfigError(f"unknown backend {backend!r}; backends: hf, vllm, openai")

@@ -1,0 +1,115 @@
+"""The vLLM worker: the offline engine in its own process, run by the vLLM environment's python.
+
+    .venv-vllm/bin/python -m selftrain_core.backends.vllm_worker
+
+Talks JSON lines on stdin/stdout (vllm_engine.py is the other end): the first line loads the engine
+(`{"model", "dtype", "max_model_len", "adapter", "seed"}`, answered `{"ready": true}`); each later line is
+`{"requests": [...]}`, answered `{"results": [...]}`; an error is answered `{"error": "..."}` and ends the worker.
+End of input ends it, and with it the engine and its memory. It imports only the standard library and vllm, so
+this environment needs nothing else from selftrain; anything a library prints goes to stderr, never into the replies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM's LoRA kernels are built for
+
+
+def lora_rank(adapter: str) -> int:
+    rank = json.loads((Path(adapter) / "adapter_config.json").read_text())["r"]
+    return next((r for r in LORA_RANKS if r >= rank), rank)
+
+
+def load_engine(spec: dict):
+    from vllm import LLM
+
+    options = {"enable_lora": True, "max_lora_rank": lora_rank(spec["adapter"])} if spec.get("adapter") else {}
+    return LLM(
+        model=spec["model"],
+        dtype=spec.get("dtype", "auto"),
+        max_model_len=spec.get("max_model_len"),
+        seed=spec.get("seed", 0),
+        # Reproducible rows over speed: a cached prefix and a compiled graph each move logprobs in the last bits.
+        enable_prefix_caching=False,
+        compilation_config={"mode": 0},  # no torch.compile: about 40 s less to start on a CPU
+        **options,
+    )
+
+
+def sampling_params(request: dict):
+    from vllm import SamplingParams
+
+    greedy = request["temperature"] <= 0
+    return SamplingParams(
+        n=1 if greedy else request["n"],  # greedy samples are identical: decode one, repeat it
+        temperature=0.0 if greedy else request["temperature"],
+        top_p=1.0 if greedy else request["top_p"],
+        seed=request["seed"],
+        max_tokens=request["max_tokens"],  # vLLM's default is 16
+        logprobs=0 if request["logprobs"] else None,  # 0: the sampled token's own logprob only
+    )
+
+
+def completion(output, logprobs: bool) -> dict:
+    token_ids = list(output.token_ids)
+    token_logprobs = []
+    if logprobs:
+        token_logprobs = [round(float(step[t].logprob), 5) for t, step in zip(token_ids, output.logprobs, strict=True)]
+    return {
+        "text": output.text.strip(),
+        "token_logprobs": token_logprobs,
+        "finish_reason": "length" if output.finish_reason == "length" else "stop",
+        "token_ids": token_ids,
+    }
+
+
+def generate(llm, requests: list[dict], adapter: str | None) -> list[dict]:
+    from vllm.lora.request import LoRARequest
+
+    lora = LoRARequest("adapter", 1, adapter) if adapter else None
+    outputs = llm.chat(
+        [r["messages"] for r in requests],
+        [sampling_params(r) for r in requests],
+        use_tqdm=False,
+        lora_request=lora,
+    )
+    results = []
+    for request, out in zip(requests, outputs, strict=True):
+        samples = [completion(o, request["logprobs"]) for o in out.outputs]
+        if len(samples) == 1 < request["n"]:
+            samples = samples * request["n"]
+        results.append({"prompt_tokens": len(out.prompt_token_ids or []), "completions": samples})
+    return results
+
+
+def main() -> None:
+    # Replies go to a private copy of stdout; fd 1 becomes stderr, so prints (ours, vLLM's, its engine
+    # process's) cannot corrupt the protocol.
+    replies = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    # The engine in this process (the worker already is the engine's own process): about 15 s less to start.
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+
+    def reply(obj: dict) -> None:
+        replies.write(json.dumps(obj) + "\n")
+
+    try:
+        spec = json.loads(sys.stdin.readline())
+        llm = load_engine(spec)
+        reply({"ready": True})
+        for line in sys.stdin:
+            reply({"results": generate(llm, json.loads(line)["requests"], spec.get("adapter"))})
+    except Exception as err:  # the other end raises it with the log's tail
+        traceback.print_exc()
+        reply({"error": f"{type(err).__name__}: {err}"})
+        sys.exit(1)
+
+
+if __name__ == "__main__":  # vLLM spawns its engine process, which re-imports this module
+    main()

@@ -1,0 +1,36 @@
+"""The answers stage through vLLM writes exactly the hf backend's rows (schema, K samples, logprobs, finishes)."""
+
+from __future__ import annotations
+
+import pytest
+
+from selftrain_core.config_loading import build_run_config
+from selftrain_core.stages import answers
+from selftrain_core.store import ArtifactStore
+from tests.conftest import tiny_config_data
+from tests.pipeline import run_pipeline
+
+pytestmark = pytest.mark.integration
+
+
+def test_answers_through_vllm_have_the_hf_schema(
+    vllm_python, vllm_tiny_lm, tiny_embedder, corpus_file, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SELFTRAIN_VLLM_PYTHON", vllm_python)
+    data = tiny_config_data(vllm_tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts")
+    hf_refs, _ = run_pipeline(build_run_config(data), stop_after="answers")
+    cfg = build_run_config({**data, "answers": {**data["answers"], "backend": "vllm"}})
+    refs, _ = run_pipeline(cfg, stop_after="answers")
+
+    store = ArtifactStore(cfg.artifact_root)
+    assert refs["questions"] == hf_refs["questions"] and refs["answers"].key != hf_refs["answers"].key
+    hf_rows, rows = store.read_rows(hf_refs["answers"]), store.read_rows(refs["answers"])
+    assert store.read_table(refs["answers"]).schema == answers.SCHEMA == store.read_table(hf_refs["answers"]).schema
+    assert [r["question_id"] for r in rows] == [r["question_id"] for r in hf_rows]
+    for row in rows:
+        assert row["backend"] == "vllm" and row["reference_finish"] in {"stop", "length"}
+        assert len(row["reference_logprobs"]) > 0
+        for role in ("with_doc", "no_doc"):
+            assert len(row[role]) == len(row[f"{role}_logprobs"]) == len(row[f"{role}_finish"]) == 2
+    usage = store.manifest("answers", refs["answers"].key)["usage"]
+    assert usage["backend"] == "vllm" and usage["requests"] == 3 * len(rows)
