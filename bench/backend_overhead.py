@@ -9,6 +9,9 @@ On the offline default model (SmolLM2-135M, CPU), in one process and on the same
 - openai: the test server (tests/openai_server.py: selftrain's HFBackend on the same model behind
   /v1/chat/completions, one request at a time) answering the K no-document samples of every question as one
   request with n=K, against K requests of n=1; and the answers stage through it against the bare backend call.
+- vllm (when a vLLM environment exists: `make vllm-env`): the same two comparisons for the offline engine in
+  its worker process, the K samples as one SamplingParams(n=K) against K requests of n=1 (seeds derived from
+  (seed, sample index), as the openai fan-out); the stage starts its own engine, shown apart.
 The upstream stages (ingest of one Wikipedia category, chunk, greedy questions with no filters) run first, untimed.
 Times are best-of (2 stage runs, 3 raw calls, interleaved): the machine may be shared.
 """
@@ -77,6 +80,49 @@ def stage_vs_raw(cfg, store, refs, backend, repeats: int = 2) -> dict[str, float
     return {"questions": len(rows), "requests": len(requests), "stage_s": min(stages), "raw_s": min(raws)}
 
 
+def vllm_rows(cfg, store, refs, k: int) -> list[str]:
+    """The vllm rows of the table, or one line saying why there are none."""
+    from selftrain_core.backends.base import ChatRequest
+    from selftrain_core.backends.vllm_engine import VLLMBackend, vllm_python
+    from selftrain_core.errors import ConfigError
+    from selftrain_core.hashing import derive_seed
+    from selftrain_core.models.resolve import resolve_model
+    from selftrain_core.stages import answers
+
+    try:
+        vllm_python()
+    except ConfigError as err:
+        return [f"| vllm | skipped: {err} | | |"]
+    vcfg = cfg.model_copy(update={"answers": cfg.answers.model_copy(update={"backend": "vllm"})})
+    start_s, backend = timed(lambda: VLLMBackend(resolve_model(cfg.model.name).path, dtype=cfg.model.dtype))
+    try:
+        rows = sorted(store.read_rows(refs["questions"]), key=lambda q: q["question_id"])
+        no_doc = [answers.question_requests(vcfg, q, "")[2] for q in rows]
+        fan_out = [
+            ChatRequest(
+                f"{r.request_id}/{s}", r.messages, 1, r.temperature, r.top_p, r.max_tokens, derive_seed(r.seed, s)
+            )
+            for r in no_doc
+            for s in range(r.n)
+        ]
+        backend.generate(no_doc[:1])
+        n_k = sorted(timed(lambda: backend.generate(no_doc))[0] for _ in range(3))[1]
+        k_requests = sorted(timed(lambda: backend.generate(fan_out))[0] for _ in range(3))[1]
+        vl = stage_vs_raw(vcfg, store, refs, backend)
+    finally:
+        backend.close()
+    return [
+        f"| vllm | {len(no_doc)} no-doc requests, n={k} in one request each | {n_k:.2f} | |",
+        f"| vllm | the same as {len(fan_out)} requests of n=1 | {k_requests:.2f} | |",
+        f"| vllm | n=K / K requests | | {n_k / k_requests:.3f} |",
+        f"| vllm | answers stage ({vl['questions']} questions, {vl['requests']} requests) | {vl['stage_s']:.2f} | |",
+        f"| vllm | raw VLLMBackend.generate, same requests | {vl['raw_s']:.2f} | |",
+        f"| vllm | engine start (worker process; inside the stage) | {start_s:.2f} | |",
+        f"| vllm | stage / raw | | {vl['stage_s'] / vl['raw_s']:.3f} |",
+        f"| vllm | (stage - engine start) / raw | | {(vl['stage_s'] - start_s) / vl['raw_s']:.3f} |",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=6, help="documents (one question each)")
@@ -142,6 +188,7 @@ def main() -> None:
             f"| openai | raw OpenAICompatBackend.generate, same requests | {oa['raw_s']:.2f} | |",
             f"| openai | stage / raw | | {oa['stage_s'] / oa['raw_s']:.3f} |",
         ]
+        lines += vllm_rows(cfg, store, refs, args.k)
     print("\n".join(lines))
 
 
