@@ -28,3 +28,14 @@ def test_a_gpu_index_past_the_last_gpu_is_refused(monkeypatch):
         check_device("cuda:1")
     with pytest.raises(ConfigError, match="cuda:x"):
         check_device("cuda:x")
+
+
+def test_a_vllm_run_without_a_vllm_environment_stops_before_any_work(monkeypatch, tmp_path):
+    from selftrain_core.config import RunConfig
+    from selftrain_core.errors import ConfigError
+    from selftrain_core.runs.preflight import check_run_supported
+
+    cfg = RunConfig.model_validate({"answers": {"backend": "vllm"}, "model": {"device": "cpu"}})
+    monkeypatch.setenv("SELFTRAIN_VLLM_PYTHON", str(tmp_path / "no-such-python"))
+    with pytest.raises(ConfigError, match="make vllm-env"):
+        check_run_supported(cfg)
