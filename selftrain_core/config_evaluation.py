@@ -6,7 +6,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from selftrain_core.config_backends import OpenAIServerConfig, check_backend, server_field
+from selftrain_core.config_backends import (
+    OpenAIServerConfig,
+    VLLMEngineConfig,
+    check_backend,
+    engine_field,
+    server_field,
+)
 from selftrain_core.config_base import RUNTIME, StrictModel
 from selftrain_core.errors import ModelNotFoundError
 from selftrain_core.models.names import check_model_name
@@ -14,16 +20,17 @@ from selftrain_core.models.names import check_model_name
 
 class JudgeConfig(StrictModel):
     enabled: bool = Field(True, description="Ask an LLM judge to compare base and trained answers (both orders).")
-    backend: Literal["hf", "openai"] = Field(
-        "hf", description="Generation backend of the judge: hf (local transformers) or openai (a server)."
+    backend: Literal["hf", "vllm", "openai"] = Field(
+        "hf", description="Generation backend of the judge: hf (local transformers), vllm (vLLM's engine) or openai."
     )
     model: str | None = Field(
         None,
-        description="Judge model for the hf backend: an offline alias, a local folder or a hub id. Empty: the "
+        description="Judge model for the hf and vllm backends: an offline alias, a local folder or a hub id. Empty: the "
         "policy model itself (offline default; a stronger judge is better). With backend openai, name the served "
         "model in evaluate.judge.server.model.",
     )
     server: OpenAIServerConfig | None = server_field("evaluate.judge")
+    vllm: VLLMEngineConfig = engine_field("evaluate.judge")
     revision: str | None = Field(None, description="Hub revision of the judge model.")
     max_new_tokens: int = Field(8, gt=0, description="Longest verdict, in tokens (it answers A, B or tie).")
 

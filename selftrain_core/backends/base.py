@@ -58,6 +58,10 @@ class Backend(Protocol):
         """Results in the order of `requests`."""
         ...
 
+    def close(self) -> None:
+        """Release what the backend holds (a model, an engine process, connections); generate no more after."""
+        ...
+
 
 @runtime_checkable
 class OptionLogprobs(Protocol):

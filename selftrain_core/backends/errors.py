@@ -24,7 +24,7 @@ class ServedModelNotFoundError(ServerError):
 
 
 class PromptTooLongError(ServerError):
-    """A prompt plus max_tokens does not fit the served model's context window."""
+    """A prompt (plus max_tokens, for a server) does not fit the model's context window (a server's or vLLM's)."""
 
 
 class EmptyResponseError(ServerError):

@@ -29,6 +29,10 @@ class HFBackend:
             {i for i in (tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids("<|im_end|>")) if isinstance(i, int)}
         )
 
+    def close(self) -> None:
+        """Drop this backend's reference to the model (its memory goes when no one else holds it)."""
+        self.model = None
+
     def _prompt_ids(self, request: ChatRequest) -> list[int]:
         return self.tokenizer.apply_chat_template(
             request.messages, add_generation_prompt=True, tokenize=True, return_dict=True

@@ -1,5 +1,6 @@
-"""Open the backend a stage's config names: `hf` or `vllm` on a resolved model (optionally with a LoRA adapter),
-or `openai` on a server (checked before any work: reachable, key accepted, model served)."""
+"""Open the backend a stage's config names: `hf` or `vllm` on a resolved model (optionally with a LoRA adapter;
+vllm sized by the stage's engine settings), or `openai` on a server (checked before any work: reachable, key
+accepted, model served)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Callable
 
 from selftrain_core.backends.base import Backend
 from selftrain_core.backends.served import ServedModel, served_model
-from selftrain_core.config_backends import OpenAIServerConfig
+from selftrain_core.config_backends import OpenAIServerConfig, VLLMEngineConfig
 from selftrain_core.errors import ConfigError
 from selftrain_core.models.resolve import ResolvedModel, resolve_model
 
@@ -32,6 +33,7 @@ def open_backend(
     adapter_path: str | None = None,
     progress: Callable[[int], None] | None = None,
     server: OpenAIServerConfig | None = None,
+    engine: VLLMEngineConfig | None = None,
 ) -> Backend:
     if backend == "hf":
         from selftrain_core.backends.hf import HFBackend
@@ -42,7 +44,7 @@ def open_backend(
     if backend == "vllm":
         from selftrain_core.backends.vllm_engine import VLLMBackend
 
-        return VLLMBackend(model.path, dtype=dtype, adapter_path=adapter_path, progress=progress)
+        return VLLMBackend(model.path, dtype=dtype, adapter_path=adapter_path, engine=engine, progress=progress)
     if backend == "openai":
         from selftrain_core.backends.openai_compat import OpenAICompatBackend
 

@@ -92,6 +92,9 @@ class OpenAICompatBackend:
         self._count = threading.Lock()
         self.usage = Usage()
 
+    def close(self) -> None:
+        self.client.close()
+
     # --- errors ------------------------------------------------------------------------------------------
     def _scrub(self, text: str) -> str:
         if self._key:

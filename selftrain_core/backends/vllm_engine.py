@@ -23,7 +23,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from selftrain_core.backends.base import ChatRequest, ChatResult, Completion
+from selftrain_core.backends.errors import PromptTooLongError
 from selftrain_core.backends.usage import Usage
+from selftrain_core.config_backends import VLLMEngineConfig
 from selftrain_core.errors import ConfigError, SelftrainError
 
 PYTHON_ENV = "SELFTRAIN_VLLM_PYTHON"
@@ -60,7 +62,7 @@ class VLLMBackend:
         model_path: str,
         dtype: str = "float32",
         adapter_path: str | None = None,
-        max_model_len: int | None = None,  # None: the model's own context
+        engine: VLLMEngineConfig | None = None,
         progress: Callable[[int], None] | None = None,
         python: str | None = None,
     ):
@@ -68,7 +70,8 @@ class VLLMBackend:
         self.usage = Usage()
         python = python or vllm_python()  # a missing vLLM environment fails here, before anything starts
         self._log = tempfile.NamedTemporaryFile("w+", prefix="selftrain-vllm-", suffix=".log", delete=False)  # noqa: SIM115
-        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1")}
+        engine = engine or VLLMEngineConfig()
+        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": f"{engine.cpu_kv_cache_gb:g}"}
         self._proc = subprocess.Popen(
             [python, "-m", WORKER],
             stdin=subprocess.PIPE,
@@ -78,7 +81,7 @@ class VLLMBackend:
             env=env,
         )
         self._closer = weakref.finalize(self, _stop, self._proc, self._log.name)
-        spec = {"model": model_path, "dtype": dtype, "max_model_len": max_model_len, "adapter": adapter_path}
+        spec = {"model": model_path, "dtype": dtype, "adapter": adapter_path, "engine": engine.model_dump()}
         self._call(spec, "ready")
 
     def _call(self, message: dict, key: str):
@@ -91,6 +94,12 @@ class VLLMBackend:
         reply = json.loads(line) if line else {"error": f"the worker exited (code {self._proc.wait()})"}
         if key not in reply:
             self.close(keep_log=True)
+            if reply.get("kind") == "prompt_too_long":
+                Path(self._log.name).unlink(missing_ok=True)
+                raise PromptTooLongError(
+                    f"vLLM: {reply['error']}. Shorten chunks (chunk.max_tokens), or raise the stage's "
+                    "vllm.max_model_len (empty: the model's own window) if the model allows it."
+                )
             raise VLLMWorkerError(f"vLLM worker: {reply.get('error')}\n--- {self._log.name} (tail) ---\n{self._tail()}")
         return reply[key]
 
@@ -98,7 +107,7 @@ class VLLMBackend:
         return "\n".join(Path(self._log.name).read_text(errors="replace").splitlines()[-lines:])
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
-        wire = [{k: v for k, v in asdict(r).items() if k != "request_id"} for r in requests]
+        wire = [asdict(r) for r in requests]
         replies = self._call({"requests": wire}, "results")
         out = []
         for request, reply in zip(requests, replies, strict=True):

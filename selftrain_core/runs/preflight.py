@@ -31,10 +31,11 @@ def check_device(device: str) -> None:
 
 
 def check_run_supported(cfg: RunConfig) -> None:
-    """Everything the config needs from this machine: the device, the vLLM environment when answers sample through
-    vLLM, then what training needs (QLoRA, launchers)."""
+    """Everything the config needs from this machine: the device, the vLLM environment when a stage generates
+    through vLLM, then what training needs (QLoRA, launchers)."""
     check_device(cfg.model.device)
-    if cfg.answers.backend == "vllm":
+    judge = cfg.evaluate.judge
+    if "vllm" in (cfg.questions.backend, cfg.answers.backend, judge.backend if judge.enabled else None):
         from selftrain_core.backends.vllm_engine import vllm_python
 
         vllm_python()  # a ConfigError naming `make vllm-env` when there is none

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +187,7 @@ def run(
         policy_name = model.name + (f"+adapter:{plan.models[1]['fingerprint']}" if cfg.model.adapter else "")
         remaining = sum(len(shards[i]) for i in todo) * len(ROLES)
         finished = sum(len(shards[i]) for i in done) * len(ROLES)
-        with progress_bar(remaining, "answers", "request", progress, finished) as update:
+        with progress_bar(remaining, "answers", "request", progress, finished) as update, ExitStack() as opened:
             backend = None
             for index in todo:
                 if backend is None:  # load the model (or check the server) only when there is work
@@ -200,11 +201,13 @@ def run(
                             cfg.model.adapter,
                             update,
                             a.server,
+                            a.vllm,
                         )
                     except ServerUnavailableError:
                         if not done:  # nothing to resume from: leave no folder behind
                             writer.abort()
                         raise
+                    opened.callback(backend.close)  # the engine's memory is free before the next stage
                 requests = [r for q in shards[index] for r in question_requests(cfg, q, passages[q["chunk_id"]])]
                 results = backend.generate(requests)
                 rows = [

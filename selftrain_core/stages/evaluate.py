@@ -203,12 +203,26 @@ def judge_rows(
 
     def backend():
         opened.append(
-            open_backend(j.backend, model, cfg.model.dtype, cfg.model.device, cfg.evaluate.batch_size, server=j.server)
+            open_backend(
+                j.backend,
+                model,
+                cfg.model.dtype,
+                cfg.model.device,
+                cfg.evaluate.batch_size,
+                server=j.server,
+                engine=j.vllm,
+            )
         )
         return opened[-1]
 
-    judge = PairwiseJudge(backend, model.fingerprint, j.max_new_tokens)
-    verdicts = judge.verdicts(comparisons)
+    # Verdicts are cached per judge: the same weights through vLLM are another judge (other kernels, other bits).
+    fingerprint = model.fingerprint if j.backend == "hf" else f"{j.backend}:{model.fingerprint}"
+    judge = PairwiseJudge(backend, fingerprint, j.max_new_tokens)
+    try:
+        verdicts = judge.verdicts(comparisons)
+    finally:
+        for b in opened:
+            b.close()
     usage = usage_entry(j.backend, model.name, opened[0].usage if opened else None, j.server)
     stats = judge_statistics(comparisons, verdicts)
     metrics = [

@@ -145,9 +145,12 @@ def run(
         try:
             with progress_bar(len(chunks), "questions", "chunk", progress) as update:
                 backend = open_backend(
-                    q.backend, model, cfg.model.dtype, cfg.model.device, q.batch_size, None, update, q.server
+                    q.backend, model, cfg.model.dtype, cfg.model.device, q.batch_size, None, update, q.server, q.vllm
                 )
-                results = backend.generate(build_requests(cfg, chunks))
+                try:
+                    results = backend.generate(build_requests(cfg, chunks))
+                finally:
+                    backend.close()
         except ServerUnavailableError:
             writer.abort()  # one table, nothing to resume from: leave no folder behind
             raise

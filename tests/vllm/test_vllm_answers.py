@@ -34,3 +34,30 @@ def test_answers_through_vllm_have_the_hf_schema(
             assert len(row[role]) == len(row[f"{role}_logprobs"]) == len(row[f"{role}_finish"]) == 2
     usage = store.manifest("answers", refs["answers"].key)["usage"]
     assert usage["backend"] == "vllm" and usage["requests"] == 3 * len(rows)
+
+
+def test_questions_and_the_judge_through_vllm(vllm_python, vllm_tiny_lm, tiny_embedder, corpus_file, tmp_path, monkeypatch):
+    from selftrain_core.stages import evaluate
+
+    monkeypatch.setenv("SELFTRAIN_VLLM_PYTHON", vllm_python)
+    data = tiny_config_data(vllm_tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts")
+    hf_refs, _ = run_pipeline(build_run_config(data), stop_after="questions")
+    cfg = build_run_config({**data, "questions": {**data["questions"], "backend": "vllm"}})
+    refs, _ = run_pipeline(cfg, stop_after="questions")
+    store = ArtifactStore(cfg.artifact_root)
+    assert refs["questions"].key != hf_refs["questions"].key
+    manifest = store.manifest("questions", refs["questions"].key)
+    assert manifest["usage"]["backend"] == "vllm" and manifest["usage"]["requests"] > 0
+    rows = store.read_rows(refs["questions"]) + store.read_rows(refs["questions"], "rejected")
+    assert rows and all(r["generator"].startswith("vllm:") for r in rows)
+
+    judged = [
+        {"question_id": q, "model": m, "question": "Who?", "reference": "Paris.", "answer": f"{m} {q}"}
+        for q in ("q1", "q2")
+        for m in ("base", "trained")
+    ]
+    judge = {"backend": "vllm", "max_new_tokens": 4}
+    cfg = build_run_config({**data, "evaluate": {**data["evaluate"], "judge": judge}})
+    monkeypatch.setenv("SELFTRAIN_CACHE", str(tmp_path / "cache"))
+    verdicts, metrics, asked, usage = evaluate.judge_rows(cfg, judged)
+    assert len(verdicts) == 2 and asked == 4 and usage["backend"] == "vllm" and usage["requests"] == 4

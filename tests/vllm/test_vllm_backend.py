@@ -73,3 +73,27 @@ def test_seeded_prompts_past_one_steps_token_budget_are_sampled(vllm_backend):
     assert sum(r.prompt_tokens for r in results) > 4096
     assert [r.request_id for r in results] == [r.request_id for r in requests]
     assert all(len(r.completions) == 2 for r in results)
+
+
+def test_a_prompt_past_the_context_window_names_the_request_and_the_setting(vllm_python, vllm_tiny_lm):
+    from selftrain_core.backends.errors import PromptTooLongError
+    from selftrain_core.config_backends import VLLMEngineConfig
+
+    backend = VLLMBackend(str(vllm_tiny_lm), engine=VLLMEngineConfig(max_model_len=64), python=vllm_python)
+    fits = ChatRequest("short", QUESTION, 1, 0.0, 1.0, 4, 0)
+    assert backend.generate([fits])[0].completions[0].token_ids
+    too_long = ChatRequest("q7/with_doc", [{"role": "user", "content": "word " * 200}], 1, 0.0, 1.0, 4, 0)
+    with pytest.raises(PromptTooLongError, match=r"request q7/with_doc: its prompt has \d+ tokens.*window is 64"):
+        backend.generate([fits, too_long])
+    assert backend._proc.poll() is not None  # the worker is gone, with its engine
+
+
+def test_closing_ends_the_worker_at_once(vllm_python, vllm_tiny_lm):
+    import time
+
+    backend = VLLMBackend(str(vllm_tiny_lm), python=vllm_python)
+    backend.generate([sampled(1, n=1, max_tokens=2)])
+    start = time.perf_counter()
+    backend.close()
+    # no orderly engine shutdown (seconds on a CPU): the process's exit frees its memory
+    assert backend._proc.returncode == 0 and time.perf_counter() - start < 2.0

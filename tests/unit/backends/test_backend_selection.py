@@ -46,7 +46,25 @@ def test_hf_settings_carry_no_server_fields():
     """Artifacts written before the openai backend existed keep their keys."""
     from selftrain_core.config import AnswersConfig, QuestionsConfig
 
-    assert "server" not in result_settings(AnswersConfig()) and "server" not in result_settings(QuestionsConfig())
+    for section in (AnswersConfig(), QuestionsConfig()):
+        assert "server" not in result_settings(section) and "vllm" not in result_settings(section)
+
+
+def test_vllm_engine_sizing_stays_out_of_keys_and_the_backend_does_not(data):
+    hf = answers.plan(build_run_config(data), QUESTIONS, CHUNKS)
+    vllm = answers.plan(_with(data, "answers", backend="vllm"), QUESTIONS, CHUNKS)
+    sized = _with(data, "answers", backend="vllm", vllm={"max_model_len": 512, "gpu_memory_utilization": 0.5})
+    assert sized.answers.vllm.max_model_len == 512
+    assert answers.plan(sized, QUESTIONS, CHUNKS).key == vllm.key != hf.key
+    base_q = questions.plan(build_run_config(data), CHUNKS)
+    vllm_q = questions.plan(_with(data, "questions", backend="vllm", vllm={"cpu_kv_cache_gb": 4}), CHUNKS)
+    assert vllm_q.key != base_q.key and vllm_q.models == base_q.models
+    with pytest.raises(ConfigError, match="questions.backend is 'vllm'"):
+        _with(data, "questions", backend="vllm", server=SERVER)
+    with pytest.raises(ConfigError, match="max_model_len"):
+        _with(data, "answers", vllm={"max_model_len": 0})
+    judge = {**data["evaluate"], "judge": {"backend": "vllm", "vllm": {"max_num_seqs": 4}}}
+    assert build_run_config({**data, "evaluate": judge}).evaluate.judge.vllm.max_num_seqs == 4
 
 
 def test_switching_backend_changes_the_key_and_the_port_and_key_do_not(data):

@@ -39,3 +39,19 @@ def test_a_vllm_run_without_a_vllm_environment_stops_before_any_work(monkeypatch
     monkeypatch.setenv("SELFTRAIN_VLLM_PYTHON", str(tmp_path / "no-such-python"))
     with pytest.raises(ConfigError, match="make vllm-env"):
         check_run_supported(cfg)
+
+
+@pytest.mark.parametrize(
+    "sections",
+    [{"questions": {"backend": "vllm"}}, {"evaluate": {"judge": {"backend": "vllm"}}}],
+    ids=["questions", "judge"],
+)
+def test_questions_or_a_judge_through_vllm_need_the_environment_too(sections, monkeypatch, tmp_path):
+    monkeypatch.setenv("SELFTRAIN_VLLM_PYTHON", str(tmp_path / "no-such-python"))
+    with pytest.raises(ConfigError, match="make vllm-env"):
+        check_run_supported(RunConfig.model_validate(sections))
+
+
+def test_a_disabled_vllm_judge_needs_no_vllm_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SELFTRAIN_VLLM_PYTHON", str(tmp_path / "no-such-python"))
+    check_run_supported(RunConfig.model_validate({"evaluate": {"judge": {"backend": "vllm", "enabled": False}}}))
