@@ -173,8 +173,8 @@ class QuestionsConfig(StrictModel):
     )
     model: str | None = Field(
         None,
-        description="Question writer for the hf and vllm backends: an offline alias, a local folder or a hub id. Empty: the "
-        "policy model. (With backend openai, name the served model in questions.server.model.)",
+        description="Question writer for the hf and vllm backends: an offline alias, a local folder or a hub "
+        "id. Empty: the policy model. (With backend openai, name the served model in questions.server.model.)",
     )
     revision: str | None = Field(None, description="Hub revision of questions.model.")
     server: OpenAIServerConfig | None = server_field("questions")

@@ -25,9 +25,9 @@ class JudgeConfig(StrictModel):
     )
     model: str | None = Field(
         None,
-        description="Judge model for the hf and vllm backends: an offline alias, a local folder or a hub id. Empty: the "
-        "policy model itself (offline default; a stronger judge is better). With backend openai, name the served "
-        "model in evaluate.judge.server.model.",
+        description="Judge model for the hf and vllm backends: an offline alias, a local folder or a hub id. "
+        "Empty: the policy model itself (offline default; a stronger judge is better). With backend openai, name "
+        "the served model in evaluate.judge.server.model.",
     )
     server: OpenAIServerConfig | None = server_field("evaluate.judge")
     vllm: VLLMEngineConfig = engine_field("evaluate.judge")

@@ -3,9 +3,9 @@
     .venv-vllm/bin/python -m selftrain_core.backends.vllm_worker
 
 Talks JSON lines on stdin/stdout (vllm_engine.py is the other end): the first line loads the engine
-(`{"model", "dtype", "adapter", "engine"}`, engine = config_backends.VLLMEngineConfig's fields,, answered `{"ready": true}`); each later line is
-`{"requests": [...]}`, answered `{"results": [...]}`; an error is answered `{"error": "...", "kind": ...}` (kind
-"prompt_too_long" for a prompt past the context window) and ends the worker.
+(`{"model", "dtype", "adapter", "engine"}`, engine holding config_backends.VLLMEngineConfig's fields; answered
+`{"ready": true}`); each later line is `{"requests": [...]}`, answered `{"results": [...]}`; an error is answered
+`{"error": "...", "kind": ...}` (kind "prompt_too_long" for a prompt past the context window) and ends the worker.
 End of input ends it, and with it the engine and its memory. It imports only the standard library and vllm, so
 this environment needs nothing else from selftrain; anything a library prints goes to stderr, never into the replies.
 """

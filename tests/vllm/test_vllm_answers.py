@@ -36,7 +36,9 @@ def test_answers_through_vllm_have_the_hf_schema(
     assert usage["backend"] == "vllm" and usage["requests"] == 3 * len(rows)
 
 
-def test_questions_and_the_judge_through_vllm(vllm_python, vllm_tiny_lm, tiny_embedder, corpus_file, tmp_path, monkeypatch):
+def test_questions_and_the_judge_through_vllm(
+    vllm_python, vllm_tiny_lm, tiny_embedder, corpus_file, tmp_path, monkeypatch
+):
     from selftrain_core.stages import evaluate
 
     monkeypatch.setenv("SELFTRAIN_VLLM_PYTHON", vllm_python)
