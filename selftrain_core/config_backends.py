@@ -4,7 +4,7 @@ A server section holds connection settings only. What identifies the results, th
 server's host, enters artifact keys through the model fingerprint `openai:<host>/<model>` (see
 backends/served.py), the way a local model enters through its weights hash; so the URL's port and path, the key,
 concurrency, retries, timeouts and prices stay out of keys. The API key itself is never in a config: only the
-name of the environment variable that holds it.
+name of the environment variable or Prefect Secret block that holds it.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ class OpenAIServerConfig(StrictModel):
         "OPENAI_API_KEY",
         description="Environment variable holding the API key (read at run time; never stored). Unset: no key "
         "is sent (a local server without auth).",
+    )
+    api_key_secret: str | None = Field(
+        None,
+        description="Name of a Prefect Secret block holding the API key (read in the flow run; never stored). "
+        "Set: used instead of api_key_env.",
     )
     max_concurrency: int = Field(8, gt=0, description="Requests in flight at once.")
     max_retries: int = Field(

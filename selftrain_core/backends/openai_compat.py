@@ -15,15 +15,14 @@
   not serve (checked against GET /models before any work, and on 404), a prompt longer than the model's window
   (an error, not a drop: a chunk that does not fit is a config that does not fit the model, and dropping it would
   quietly bias the data toward short chunks), a response with no choices, any other rejected request.
-- The API key is read from the environment variable `api_key_env` when the backend opens and is scrubbed from every
-  message this module raises or logs.
+- The API key is read when the backend opens, from a Prefect Secret block (`api_key_secret`) or the environment
+  variable `api_key_env` (backends/api_keys.py), and is scrubbed from every message this module raises or logs.
 """
 
 from __future__ import annotations
 
 import difflib
 import logging
-import os
 import random
 import re
 import threading
@@ -34,6 +33,7 @@ from typing import Any
 
 import openai
 
+from selftrain_core.backends.api_keys import api_key, key_source
 from selftrain_core.backends.base import ChatRequest, ChatResult, Completion
 from selftrain_core.backends.errors import (
     EmptyResponseError,
@@ -84,7 +84,7 @@ class OpenAICompatBackend:
     ):
         self.server, self.progress, self._sleep = server, progress, sleep
         self.model = served_model(server)
-        self._key = os.environ.get(server.api_key_env) or None
+        self._key = api_key(server)
         # The client insists on a key; a local server without auth ignores this placeholder.
         self.client = openai.OpenAI(
             base_url=server.base_url, api_key=self._key or "no-key", max_retries=0, timeout=server.timeout_s
@@ -108,8 +108,9 @@ class OpenAICompatBackend:
         return self._scrub(f"{type(exc).__name__}: {str(exc).rstrip('.')}{cause}")
 
     def _auth_error(self, exc: openai.APIStatusError) -> ServerAuthError:
-        env = self.server.api_key_env
-        fix = f"the environment variable {env} is not set" if self._key is None else f"check the key in {env}"
+        source = key_source(self.server)
+        unset = "empty" if self.server.api_key_secret else "not set"
+        fix = f"no key was sent: {source} is {unset}" if self._key is None else f"check the key in {source}"
         return ServerAuthError(f"{self.model.url} refused the request ({self._describe(exc)}): {fix}")
 
     def _not_served(self, detail: str) -> ServedModelNotFoundError:

@@ -58,6 +58,7 @@ def server_runtime(server: OpenAIServerConfig) -> dict[str, object]:
     return {
         "server": redact_url(server.base_url),
         "api_key_env": server.api_key_env,
+        "api_key_secret": server.api_key_secret,  # the block's name, never its value
         "max_concurrency": server.max_concurrency,
         "max_retries": server.max_retries,
         "timeout_s": server.timeout_s,

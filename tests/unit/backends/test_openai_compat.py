@@ -144,7 +144,8 @@ def test_401_names_the_variable_and_never_shows_the_key(monkeypatch, caplog):
         with pytest.raises(ServerAuthError, match="SELFTRAIN_TEST_KEY is not set"):
             open_backend("openai", None, server=cfg)
         monkeypatch.setenv("SELFTRAIN_TEST_KEY", "sk-wrong-key-123456")
-        with pytest.raises(ServerAuthError, match="check the key in SELFTRAIN_TEST_KEY") as caught:
+        wrong = "check the key in the environment variable SELFTRAIN_TEST_KEY"
+        with pytest.raises(ServerAuthError, match=wrong) as caught:
             open_backend("openai", None, server=cfg)
         assert "sk-wrong-key-123456" not in str(caught.value)
         monkeypatch.setenv("SELFTRAIN_TEST_KEY", KEY)
