@@ -154,7 +154,7 @@ def test_the_weekly_retraining_is_scheduled_with_its_parameters(deployed):
     for run in runs:
         start_time = datetime.fromisoformat(run["expected_start_time"].replace("Z", "+00:00"))
         assert (start_time.weekday(), start_time.hour, start_time.minute) == (0, 3, 0), start_time
-        assert run["parameters"] == {"config": {"model": {"device": "cuda"}}}
+        assert run["parameters"] == {"config": {"model": {"device": "cuda"}, "answers": {"backend": "vllm"}}}
         assert run["work_pool_name"] == "selftrain-gpu"
 
 
