@@ -139,7 +139,10 @@ def main() -> None:
             reply({"results": generate(llm, requests, spec.get("adapter"))})
     except Exception as err:  # the other end raises it with the log's tail
         traceback.print_exc()
-        known = context_error(llm, requests, err) if requests else None
+        try:
+            known = context_error(llm, requests, err) if requests else None
+        except Exception:  # naming the request is a courtesy: vLLM's own message still goes back
+            known = None
         reply(known or {"error": f"{type(err).__name__}: {err}"})
         sys.exit(1)
     # End of input: leave at once. The process's exit frees the engine's memory; an orderly engine and
