@@ -114,6 +114,16 @@ class HFDatasetSource(StrictModel):
     text_field: str = Field("text", description="Column holding the text.")
     category_field: str | None = Field(None, description="Column holding a category, if any.")
     max_documents: int = Field(100, gt=0, description="Read at most this many documents (streamed).")
+    gold_answer_field: str | None = Field(
+        None,
+        description="Column holding a gold answer about the document (no model wrote it); evaluation grades "
+        "answers to the gold question by it. Empty: no gold item.",
+    )
+    gold_question_field: str | None = Field(
+        None,
+        description="Column holding the question the gold answer answers. Empty: the identity question "
+        "('What is <title>?').",
+    )
 
 
 class LocalFilesSource(StrictModel):
@@ -124,6 +134,16 @@ class LocalFilesSource(StrictModel):
     text_field: str = Field("text", description="JSONL/Parquet column holding the text.")
     category_field: str | None = Field("category", description="JSONL/Parquet column holding a category.")
     max_documents: int | None = Field(None, gt=0, description="Read at most this many documents.")
+    gold_answer_field: str | None = Field(
+        None,
+        description="Column holding a gold answer about the document (no model wrote it); evaluation grades "
+        "answers to the gold question by it. Empty: no gold item.",
+    )
+    gold_question_field: str | None = Field(
+        None,
+        description="Column holding the question the gold answer answers. Empty: the identity question "
+        "('What is <title>?').",
+    )
 
 
 Source = Annotated[WikiVitalSource | HFDatasetSource | LocalFilesSource, Field(discriminator="kind")]
@@ -266,6 +286,12 @@ class RunConfig(StrictModel):
     def _nli_for_evaluation(self) -> RunConfig:
         if self.evaluate.hallucination_check == "nli":
             check_nli_model(self.score.nli.name, self.score.nli.revision)
+        return self
+
+    @model_validator(mode="after")
+    def _gate_reads_an_evaluated_set(self) -> RunConfig:
+        if self.rounds.count > 1 and self.rounds.gate_set not in self.evaluate.sets:
+            raise ValueError(f"rounds.gate_set {self.rounds.gate_set!r} must be one of evaluate.sets")
         return self
 
     @model_validator(mode="after")

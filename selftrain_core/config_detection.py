@@ -96,7 +96,9 @@ class CurateConfig(StrictModel):
         description="S_L below this: samples with the document disagree with the reference; question dropped.",
     )
     known_threshold: float = Field(
-        0.75, description="S_K at or above this: the model already knows the answer; no pair is made."
+        0.75,
+        description="S_K at or above this: the model already knows the answer; no pair is made (unless "
+        "knowledge_filter is off).",
     )
     pair_strategy: PairStrategy = Field(
         "reference-vs-worst",
@@ -112,4 +114,17 @@ class CurateConfig(StrictModel):
     )
     min_score_gap: float = Field(
         0.0, ge=0.0, description="no-document strategy: chosen's score must beat rejected's by more than this."
+    )
+    knowledge_filter: bool = Field(
+        True,
+        description="Knowledge-detection filtering. False (the 'w/o filtering' ablation): questions labelled known "
+        "(S_K >= known_threshold) get an SFT row and pairs like unknown ones; the label column still records it. "
+        "The answerability and empty-reference rules still apply.",
+    )
+    max_questions: int | None = Field(
+        None,
+        ge=1,
+        description="A training budget: at most this many questions get training rows (pairs and SFT), picked in "
+        "a seeded order so an arm without filtering can be given the same budget as the method. The rest are "
+        "rejected as over_budget. None: no budget.",
     )

@@ -12,10 +12,13 @@ from selftrain_core.config_base import StrictModel
 
 class RoundsConfig(StrictModel):
     count: int = Field(1, ge=1, le=20, description="Self-training rounds in one run.")
-    gate_metric: Literal["f1", "containment", "correct", "hallucinated"] = Field(
+    gate_metric: Literal["f1", "containment", "correct", "hallucinated", "wrong", "abstained"] = Field(
         "f1",
-        description="Held-out metric the gate compares between a round's model and the previous round's "
-        "(the base for round 1); for hallucinated, lower is better.",
+        description="Metric the gate compares between a round's model and the previous round's (the base for "
+        "round 1) on rounds.gate_set; for hallucinated, wrong and abstained, lower is better.",
+    )
+    gate_set: Literal["held_out", "train_new", "known", "gold_train", "gold_held_out"] = Field(
+        "held_out", description="Evaluation set whose paired difference the gate reads (it must be in evaluate.sets)."
     )
     gate_margin: float = Field(
         0.0,

@@ -56,11 +56,24 @@ def tiny_nli_3(tmp_path_factory) -> Path:
     return build_tiny_nli(tmp_path_factory.mktemp("tiny-nli-3"), NLI_LABELS_3)
 
 
+# each document's gold answer (the corpus's `description` column): graded without any model
+GOLD = {
+    "Paris": "Capital of France",
+    "Berlin": "Capital of Germany",
+    "Nile": "River in Africa",
+    "Alps": "Mountain range in Europe",
+    "Oxygen": "Chemical element",
+    "Gravity": "Attraction between masses",
+    "Photosynthesis": "Process of plants",
+    "Electron": "Subatomic particle",
+}
+
+
 @pytest.fixture(scope="session")
 def corpus_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("corpus") / "docs.jsonl"
     rows = [
-        {"id": title.lower(), "title": title, "text": text, "category": category}
+        {"id": title.lower(), "title": title, "text": text, "category": category, "description": GOLD[title]}
         for category, docs in TOPICS.items()
         for title, text in docs
     ]
@@ -80,14 +93,18 @@ def tiny_config_data(tiny_lm: Path, tiny_embedder: Path, corpus: Path, root: Pat
         "artifact_root": str(root),
         "model": {"name": str(tiny_lm), "device": "cpu"},
         "embedder": {"name": str(tiny_embedder)},
-        "ingest": {"source": {"kind": "local", "path": str(corpus)}, "test_fraction": 0.25},
+        "ingest": {
+            "source": {"kind": "local", "path": str(corpus), "gold_answer_field": "description"},
+            "test_fraction": 0.25,
+        },
         "chunk": {"max_tokens": 64, "overlap_tokens": 8, "min_tokens": 4},
         # random weights write gibberish: no filters, so later stages have rows
         "questions": {"temperature": 1.0, "max_new_tokens": 12, "filters": []},
         "answers": {"num_samples": 2, "max_new_tokens": 8, "batch_size": 4, "shard_size": 2},
         "curate": {"answerable_threshold": -1.0, "known_threshold": 2.0},
         "train": {"num_epochs": 1, "batch_size": 2, "max_length": 128, "lora_r": 4, "lora_alpha": 8},
-        "evaluate": {"max_new_tokens": 8, "bootstrap_samples": 50},
+        # a random-weight embedder finds every pair of questions alike: dedupe new questions by words only
+        "evaluate": {"max_new_tokens": 8, "bootstrap_samples": 50, "dedupe_cosine": None},
     }
 
 

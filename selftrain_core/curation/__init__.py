@@ -1,1 +1,2 @@
-"""Turning scores into training data: pair strategies (pairs.py), threshold calibration (calibration.py)."""
+"""Turning scores into training data: pair strategies (pairs.py), the training budget (budget.py), threshold
+calibration (calibration.py)."""

@@ -1,8 +1,9 @@
 """One train question's scores -> its DPO pairs, its SFT row, or the reason it gives neither.
 
-Decision (both thresholds from CurateConfig): S_L < answerable_threshold -> `unanswerable`; S_K >=
-known_threshold -> `known`; else `unknown`, which gets an SFT row (the grounded reference) and up to
-`pairs_per_question` pairs by the strategy:
+Decision (both thresholds from CurateConfig): the label is `known` when S_K >= known_threshold, else `unknown`.
+An empty reference -> `empty_reference`; S_L < answerable_threshold -> `unanswerable`; a known question ->
+`known` (only while knowledge_filter is on: off, it is trained like an unknown one). The rest get an SFT row
+(the grounded reference) and up to `pairs_per_question` pairs by the strategy:
 - reference-vs-worst (default): chosen = the reference, rejected = the no-document samples that agree least
   with it (lowest per-sample scores), each distinct and different from the reference.
 - no-document: chosen = the most consistent no-document sample, rejected = the least, then the next best
@@ -92,7 +93,7 @@ def curate_question(c: CurateConfig, score: dict[str, Any], answer: dict[str, An
         return Outcome(label, reason="empty_reference")
     if score["s_l"] < c.answerable_threshold:
         return Outcome(label, reason="unanswerable")
-    if label == "known":
+    if label == "known" and c.knowledge_filter:
         return Outcome(label, reason="known")
     samples = distinct_samples(answer, score)
     if not samples:

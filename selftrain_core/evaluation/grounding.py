@@ -1,5 +1,7 @@
 """Hallucination check against the document: is an answer supported by the source chunk of its question?
 
+`lexical` (default; no model, so it shares none with any training scorer): the share of the answer's numbers and
+capitalised names (not sentence-initial) that occur in the document; an answer with none of them has support 1.
 `embedding` (offline default): an answer's support is its best cosine similarity (sentence embeddings) with any
 sentence of the chunk. `nli`: the probability that the chunk (premise) entails the answer (hypothesis) under an NLI
 classifier. Below `evaluate.hallucination_threshold` the answer counts as a hallucination. This looks at the
@@ -8,6 +10,7 @@ document, not at the reference answer or the training scorer. An empty answer ha
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,3 +42,32 @@ def nli_support(nli, answers: Sequence[str], documents: Sequence[str]) -> list[f
     pairs = [(doc, answer) for answer, doc in zip(answers, documents, strict=True)]
     entailed = nli.entailment(pairs)
     return [round(float(p), 6) if a.strip() else 0.0 for a, p in zip(answers, entailed, strict=True)]
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9][\w'’-]*")
+_NUMBER = re.compile(r"\d")
+
+
+def claim_words(answer: str) -> list[str]:
+    """The answer's checkable words: numbers and capitalised words that do not start a sentence (names, places)."""
+    out = []
+    for sentence in split_sentences(answer) or [answer]:
+        for i, token in enumerate(_TOKEN.findall(sentence)):
+            if _NUMBER.search(token) or (i > 0 and token[0].isupper()):
+                out.append(token.lower().rstrip("'’s"))
+    return list(dict.fromkeys(w for w in out if w))
+
+
+def lexical_support(answers: Sequence[str], documents: Sequence[str]) -> list[float]:
+    """Per answer: the share of its numbers and names found in its document (1.0 with none to check; no model)."""
+    out = []
+    for answer, document in zip(answers, documents, strict=True):
+        claims = claim_words(answer)
+        if not answer.strip():
+            out.append(0.0)
+            continue
+        words = {w.lower().rstrip("'’s") for w in _TOKEN.findall(document)}
+        text = document.lower()
+        found = sum(c in words or c in text for c in claims)
+        out.append(round(found / len(claims), 6) if claims else 1.0)
+    return out

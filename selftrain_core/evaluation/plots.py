@@ -67,20 +67,21 @@ def reliability_curve(scores: Sequence[float], correct: Sequence[bool], bins: in
     return _png(fig)
 
 
-def model_bars(metrics: list[dict[str, Any]], names: Sequence[str], labels: dict[str, str]) -> bytes:
-    """Grouped bars with interval whiskers: one group per metric, one bar per model."""
+def set_bars(metrics: list[dict[str, Any]], models: Sequence[str], metric: str = "correct") -> bytes:
+    """Grouped bars with interval whiskers: one group per evaluation set, one bar per model, for one metric."""
     plt = _figure()
-    index = {(m["model"], m["metric"]): m for m in metrics}
-    shown = [m for m in labels if all((n, m) in index for n in names)]
-    fig, ax = plt.subplots(figsize=(1.8 * len(shown) + 2, 3.5))
-    width = 0.8 / len(names)
-    for i, name in enumerate(names):
-        rows = [index[(name, m)] for m in shown]
+    index = {(m["set"], m["model"], m["metric"]): m for m in metrics}
+    sets = [s for s in dict.fromkeys(m["set"] for m in metrics) if all((s, n, metric) in index for n in models)]
+    fig, ax = plt.subplots(figsize=(1.9 * max(len(sets), 1) + 2, 3.6))
+    width = 0.8 / max(len(models), 1)
+    for i, name in enumerate(models):
+        rows = [index[(s, name, metric)] for s in sets]
         values = np.array([r["value"] for r in rows])
         err = np.array([[r["value"] - r["ci_low"] for r in rows], [r["ci_high"] - r["value"] for r in rows]])
-        ax.bar(np.arange(len(shown)) + i * width, values, width, yerr=np.nan_to_num(err), capsize=3, label=name)
-    ax.set_xticks(np.arange(len(shown)) + width * (len(names) - 1) / 2, [labels[m] for m in shown])
+        ax.bar(np.arange(len(sets)) + i * width, values, width, yerr=np.nan_to_num(err), capsize=3, label=name)
+    ax.set_xticks(np.arange(len(sets)) + width * (len(models) - 1) / 2, [s.replace("_", " ") for s in sets])
     ax.set_ylim(0, 1)
-    ax.legend()
-    ax.set_title("Held-out questions (bars: mean, whiskers: bootstrap interval)\nhallucinated: lower is better")
+    ax.set_ylabel(f"share {metric}")
+    ax.legend(fontsize=8)
+    ax.set_title(f"Share {metric} per evaluation set (whiskers: bootstrap interval)")
     return _png(fig)

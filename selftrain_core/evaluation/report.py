@@ -1,5 +1,6 @@
-"""The evaluation report as markdown: answer quality per model with intervals and whether the difference is
-significant, retention, the knowledge scorer's AUROC, the judge's verdicts with their biases, and the plots."""
+"""The evaluation report as markdown: one table per evaluation set (every model, every arm's paired difference
+against base with its interval and whether it excludes 0), retention, the scorer's AUROC, the judge's verdicts
+per arm with their biases, and the plots. Every number is read from the metrics table, so the two agree."""
 
 from __future__ import annotations
 
@@ -8,17 +9,29 @@ from collections.abc import Sequence
 from typing import Any
 
 from selftrain_core.config import RunConfig
+from selftrain_core.evaluation.intervals import TOO_FEW, significant
+from selftrain_core.evaluation.summary import LOWER_IS_BETTER
 
-LABELS = {
-    "f1": "token F1 vs reference (higher is better)",
-    "containment": "reference tokens contained (higher is better)",
-    "correct": "correct: F1 >= threshold (higher is better)",
-    "hallucinated": "hallucination rate: unsupported by the document (lower is better)",
+SETS = {
+    "held_out": "Held-out documents: generated questions, graded by the grounded reference",
+    "train_new": "Training documents, new questions (another prompt, deduplicated against the trained ones), "
+    "graded by the grounded reference",
+    "known": "Known questions (retention): training questions the model already knew, not trained on by the method",
+    "gold_train": "Training documents, gold question, graded by the gold answer (no model involved)",
+    "gold_held_out": "Held-out documents, gold question, graded by the gold answer (no model involved)",
 }
-SHORT_LABELS = {"f1": "token F1", "containment": "containment", "correct": "correct", "hallucinated": "hallucinated"}
+LABELS = {
+    "correct": "correct",
+    "gold_grade": "gold content words found",
+    "f1": "token F1 vs reference",
+    "containment": "reference tokens contained",
+    "abstained": "abstained",
+    "wrong": "wrong (not abstained)",
+    "hallucinated": "hallucinated",
+}
 JUDGE_LABELS = {
-    "trained_win": "trained preferred in both orders",
-    "base_win": "base preferred in both orders",
+    "win": "arm preferred in both orders",
+    "loss": "base preferred in both orders",
     "tie": "tie (identical answers, or the orders disagree)",
 }
 JUDGE_BIASES = {
@@ -28,72 +41,110 @@ JUDGE_BIASES = {
     "invalid_verdicts": "unparsable verdicts (count)",
 }
 CHECKS = {
-    "embedding": "best embedding similarity to a sentence of the source document",
-    "nli": "P(the source document entails the answer) under the NLI model",
+    "lexical": "share of its numbers and names found in the document (no model)",
+    "embedding": "best embedding similarity to a sentence of the document",
+    "nli": "P(the document entails the answer) under the NLI model",
 }
 FIGURES = {
-    "models.png": "Base vs trained",
+    "sets.png": "Share correct per evaluation set",
     "scores.png": "Knowledge score, known vs unknown",
     "reliability.png": "Reliability of the knowledge score",
 }
 
 
-def _number(value: Any) -> str:
+def number(value: Any) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
 
-def _cell(row: dict[str, Any]) -> str:
-    if row.get("ci_low") is None:
-        return _number(row["value"])
-    return f"{_number(row['value'])} [{_number(row['ci_low'])}, {_number(row['ci_high'])}]"
-
-
-def significant(diff: dict[str, Any] | None) -> str:
-    if diff is None or diff.get("ci_low") is None or math.isnan(diff["ci_low"]):
+def cell(row: dict[str, Any] | None) -> str:
+    if row is None:
         return ""
-    return "yes" if diff["ci_low"] > 0 or diff["ci_high"] < 0 else "no (interval spans 0)"
+    if row.get("ci_low") is None or row.get("interval") == "exact":
+        return number(row["value"])
+    return f"{number(row['value'])} [{number(row['ci_low'])}, {number(row['ci_high'])}]"
 
 
-def metrics_table(metrics: list[dict[str, Any]]) -> str:
-    index = {(m["model"], m["metric"]): m for m in metrics}
-    models = [m for m in dict.fromkeys(r["model"] for r in metrics) if m not in ("judge", "scorer")]
-    header = "| metric | " + " | ".join(models) + " | significant? |"
-    lines = [header, "|---" * (len(models) + 2) + "|"]
+def verdict(row: dict[str, Any] | None, metric: str) -> str:
+    if row is None:
+        return ""
+    found = significant(row)
+    if found is None:
+        return "too few to conclude" if row.get("n", 0) < TOO_FEW else "n/a"
+    if not found:
+        return "no (spans 0)"
+    better = (row["value"] < 0) if metric in LOWER_IS_BETTER else (row["value"] > 0)
+    return "**better**" if better else "**worse**"
+
+
+def set_table(metrics: list[dict[str, Any]], set_name: str, models: Sequence[str], arms: Sequence[str]) -> str:
+    index = {(m["model"], m["metric"]): m for m in metrics if m["set"] == set_name}
+    names = [m for m in models if any((m, k) in index for k in LABELS)]
+    header = ["metric", *names] + [f"{a} - base" for a in arms] + [f"{a}: significant?" for a in arms]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for metric, label in LABELS.items():
-        cells = [_cell(index[(m, metric)]) if (m, metric) in index else "" for m in models]
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {significant(index.get(('trained-base', metric)))} |")
+        if ("base", metric) not in index:
+            continue
+        cells = [cell(index.get((m, metric))) for m in names]
+        cells += [cell(index.get((f"{a}-base", metric))) for a in arms]
+        cells += [verdict(index.get((f"{a}-base", metric)), metric) for a in arms]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    for arm in arms:
+        for metric, text in (("retention", "retention (base right, still right)"), ("newly_correct", "newly correct")):
+            if (arm, metric) in index:
+                lines.append(f"\n- {arm}: {text}: {cell(index[(arm, metric)])} (n = {index[(arm, metric)]['n']})")
+    if ("scorer", "auroc") in index:
+        row = index[("scorer", "auroc")]
+        lines.append(f"- training scorer's AUROC (S_K for the base being correct): {cell(row)} (n = {row['n']})")
     return "\n".join(lines)
 
 
-def render_report(metrics: list[dict[str, Any]], cfg: RunConfig, figures: Sequence[str] = ()) -> str:
+def judge_section(metrics: list[dict[str, Any]], arms: Sequence[str]) -> list[str]:
+    judged = [m for m in metrics if m["model"].startswith("judge:")]
+    if not judged:
+        return []
+    parts = ["", "## Pairwise judge (each arm against base, asked in both orders)", ""]
+    for key in dict.fromkeys((m["set"], m["model"]) for m in judged):
+        index = {m["metric"]: m for m in judged if (m["set"], m["model"]) == key}
+        parts += [f"### {key[1].removeprefix('judge:')} vs base, {key[0]}", "", "| outcome | share |", "|---|---|"]
+        parts += [f"| {label} | {cell(index.get(k))} |" for k, label in JUDGE_LABELS.items()]
+        parts += ["", "| judge bias check | value |", "|---|---|"]
+        parts += [f"| {label} | {cell(index.get(k))} |" for k, label in JUDGE_BIASES.items()]
+        parts.append("")
+    return parts
+
+
+def render_report(
+    metrics: list[dict[str, Any]],
+    cfg: RunConfig,
+    models: Sequence[str],
+    arms: Sequence[str],
+    figures: Sequence[str] = (),
+    notes: Sequence[str] = (),
+) -> str:
     e = cfg.evaluate
-    index = {(m["model"], m["metric"]): m for m in metrics}
-    n = index[("base", "f1")]["n"] if ("base", "f1") in index else 0
     level = int(e.confidence * 100)
     parts = [
         f"# Evaluation: {cfg.name}",
         "",
-        f"{n} held-out questions from held-out documents, answered greedily without the document. Values are "
-        f"means with {level}% bootstrap intervals ({e.bootstrap_samples} resamples); `trained-base` is the "
-        f"paired difference. Correct: token F1 >= {e.correct_f1}. Hallucination: {CHECKS[e.hallucination_check]} "
-        f"< {e.hallucination_threshold}.",
+        f"Each set is reported apart. Models answer greedily without the document. Values are means with {level}% "
+        f"bootstrap intervals over questions ({e.bootstrap_samples} resamples; BCa where defined, else percentile); "
+        f"`<arm> - base` is the paired difference on the same questions, significant when its interval excludes 0 "
+        f"(sets under {TOO_FEW} questions are too small to conclude). Correct: gold content words >= "
+        f"{e.gold_threshold} for gold questions, token F1 >= {e.correct_f1} against the grounded reference "
+        f"otherwise; abstentions are neither correct nor wrong. Hallucination: {CHECKS[e.hallucination_check]} < "
+        f"{e.hallucination_threshold}. Documents: {e.documents}.",
         "",
-        metrics_table(metrics),
-        "",
+        *[f"- {n}" for n in notes],
     ]
-    for model, metric, text in (
-        ("trained", "retention", "Retention (of the questions the base got right, the trained model still does)"),
-        ("trained", "newly_correct", "Newly correct (of the questions the base got wrong, the trained model gets)"),
-        ("scorer", "auroc", "Knowledge scorer's AUROC (S_K for the base answering correctly)"),
-    ):
-        if (model, metric) in index:
-            row = index[(model, metric)]
-            parts.append(f"- {text}: {_cell(row)} (n = {row['n']})")
-    if ("judge", "trained_win") in index:
-        parts += ["", "## Pairwise judge (asked in both orders)", "", "| outcome | share |", "|---|---|"]
-        parts += [f"| {label} | {_cell(index[('judge', k)])} |" for k, label in JUDGE_LABELS.items()]
-        parts += ["", "| judge bias check | value |", "|---|---|"]
-        parts += [f"| {label} | {_cell(index[('judge', k)])} |" for k, label in JUDGE_BIASES.items()]
+    for set_name in dict.fromkeys(m["set"] for m in metrics if not m["model"].startswith("judge:")):
+        n = next((m["n"] for m in metrics if m["set"] == set_name and m["model"] == "base"), 0)
+        parts += [
+            "",
+            f"## {SETS.get(set_name, set_name)} ({n} questions)",
+            "",
+            set_table(metrics, set_name, models, arms),
+        ]
+    parts += judge_section(metrics, arms)
     if figures:
         parts += ["", "## Plots", ""]
         parts += [f"![{FIGURES.get(name, name)}](plots/{name})" for name in figures]

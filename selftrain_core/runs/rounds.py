@@ -16,7 +16,7 @@ from selftrain_core.config import RunConfig
 from selftrain_core.hashing import cache_dir
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
-LOWER_IS_BETTER = {"hallucinated"}
+LOWER_IS_BETTER = {"hallucinated", "wrong", "abstained"}
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,11 @@ class GateDecision:
 def gate(cfg: RunConfig, metrics: list[dict[str, Any]]) -> GateDecision:
     r = cfg.rounds
     against = "previous" if cfg.model.adapter else "base"
-    row = next((m for m in metrics if m["model"] == f"trained-{against}" and m["metric"] == r.gate_metric), None)
+    wanted = (r.gate_set, f"trained-{against}", r.gate_metric)
+    row = next((m for m in metrics if (m.get("set"), m["model"], m["metric"]) == wanted), None)
     if row is None or row["value"] is None:
-        return GateDecision(False, r.gate_metric, against, None, None, None, "no paired difference to judge by")
+        reason = f"no paired difference of {r.gate_metric} on the {r.gate_set} set to judge by"
+        return GateDecision(False, r.gate_metric, against, None, None, None, reason)
     sign = -1.0 if r.gate_metric in LOWER_IS_BETTER else 1.0
     improvement = sign * row["value"]
     low, high = sorted(sign * v if v is not None else float("nan") for v in (row["ci_low"], row["ci_high"]))

@@ -55,7 +55,13 @@ def read(cfg: HFDatasetSource) -> list[dict[str, Any]]:
             raise SourceError(f"dataset {cfg.path!r} has no column {cfg.text_field!r}; columns: {sorted(row)}")
         native = row.get(cfg.id_field, index)
         category = row.get(cfg.category_field) if cfg.category_field else None
+        gold = {
+            "gold_answer": row.get(cfg.gold_answer_field) if cfg.gold_answer_field else None,
+            "gold_question": row.get(cfg.gold_question_field) if cfg.gold_question_field else None,
+        }
         docs.append(
-            make_document(source, str(native), row.get(cfg.title_field), row[cfg.text_field], category, revision)
+            make_document(
+                source, str(native), row.get(cfg.title_field), row[cfg.text_field], category, revision, **gold
+            )
         )
     return docs

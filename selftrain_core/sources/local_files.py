@@ -61,6 +61,8 @@ def _record(cfg: LocalFilesSource, path: Path, row: dict[str, Any], fallback_id:
         row[cfg.text_field],
         category,
         "sha256:" + file_sha256(path),
+        gold_answer=row.get(cfg.gold_answer_field) if cfg.gold_answer_field else None,
+        gold_question=row.get(cfg.gold_question_field) if cfg.gold_question_field else None,
     )
 
 

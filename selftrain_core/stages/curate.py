@@ -4,10 +4,14 @@ Train-split questions only; the rules and pair strategies are in selftrain_core/
 - data: one row per DPO pair: pair_id, score_id, answer_id, question_id, prompt / chosen / rejected (TRL
   conversational lists of {role, content}; the prompt is the no-document prompt), s_l, s_k, chosen_score
   (null for the reference), rejected_score, label, strategy, pair_index.
-- sft: one row per unknown, answerable question: sft_id, score_id, question_id, messages (prompt + reference).
+- sft: one row per trained question (unknown, or known with curate.knowledge_filter off; answerable):
+  sft_id, score_id, question_id, messages (prompt + reference).
 - rejected: one row per question that gave no pair, with its reason (empty_reference, unanswerable, known,
-  empty_samples, chosen_equals_rejected, length_gap, too_few_samples, no_score_gap).
-The manifest records the thresholds and strategy, drops per reason, labels and counts.
+  empty_samples, chosen_equals_rejected, length_gap, too_few_samples, no_score_gap, over_budget).
+With curate.max_questions set, only that many questions keep pairs and SFT rows, picked by a seeded hash of the
+question id (selftrain_core/curation/budget.py); the rest are rejected as over_budget.
+The manifest records the thresholds and strategy, drops per reason, labels and counts (with a budget: eligible
+questions and those over budget).
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import pyarrow as pa
 
 from selftrain_core.config import RunConfig
 from selftrain_core.config_base import result_settings
+from selftrain_core.curation.budget import apply_budget
 from selftrain_core.curation.pairs import curate_question
 from selftrain_core.hashing import stable_hash
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
-STAGE, VERSION = "curate", 3
+STAGE, VERSION = "curate", 4
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 PAIR_SCHEMA = pa.schema(
@@ -72,7 +77,7 @@ def plan(cfg: RunConfig, scores: ArtifactRef, answers: ArtifactRef) -> StagePlan
     return make_plan(
         STAGE,
         VERSION,
-        {"curate": result_settings(cfg.curate)},
+        {"curate": result_settings(cfg.curate), "seed": cfg.seed},
         [scores, answers],
         [],
         [prompt.manifest_entry()],
@@ -125,12 +130,13 @@ def run(
 ) -> ArtifactRef:
     def compute(writer):
         answers = {a["answer_id"]: a for a in store.read_rows(plan.parent("answers"))}
+        scores = [s for s in store.read_rows(plan.parent("score")) if s["split"] == "train"]
+        curated = [curate_rows(cfg, plan.key, s, answers[s["answer_id"]]) for s in scores]
+        eligible = len({r["question_id"] for q in curated for r in q["data"] + q["sft"]})
+        curated = apply_budget(curated, cfg.curate.max_questions, cfg.seed)
         tables: dict[str, list[dict]] = {"data": [], "sft": [], "rejected": []}
         labels: Counter = Counter()
-        for score in store.read_rows(plan.parent("score")):
-            if score["split"] != "train":
-                continue
-            rows = curate_rows(cfg, plan.key, score, answers[score["answer_id"]])
+        for rows in curated:
             for name, part in rows.items():
                 tables[name].extend(part)
             labels[(rows["data"] or rows["rejected"])[0]["label"]] += 1
@@ -138,12 +144,16 @@ def run(
         writer.write_table("sft", pa.Table.from_pylist(tables["sft"], schema=SFT_SCHEMA))
         writer.write_table("rejected", pa.Table.from_pylist(tables["rejected"], schema=REJECTED_SCHEMA))
         settings = result_settings(cfg.curate)
+        counts = {"questions": sum(labels.values()), "pairs": len(tables["data"]), "sft": len(tables["sft"])}
+        if cfg.curate.max_questions is not None:
+            over = len({r["question_id"] for r in tables["rejected"] if r["reason"] == "over_budget"})
+            counts |= {"eligible": eligible, "over_budget": over}
         return {
             "thresholds": {k: settings[k] for k in ("answerable_threshold", "known_threshold")},
             "strategy": {k: v for k, v in settings.items() if not k.endswith("_threshold")},
             "drops": dict(Counter(r["reason"] for r in tables["rejected"])),
             "labels": dict(labels),
-            "counts": {"questions": sum(labels.values()), "pairs": len(tables["data"]), "sft": len(tables["sft"])},
+            "counts": counts,
         }
 
     return execute(plan, store, run_info, compute, log)

@@ -1,4 +1,5 @@
-"""Stage ingest: a source -> documents (doc_id, source, source_revision, native_id, title, category, text, split).
+"""Stage ingest: a source -> documents (doc_id, source, source_revision, native_id, title, category, text, split,
+gold_question, gold_answer: a question and answer no model wrote, where the source has one; else null).
 
 The train/test split is made here, by document and stratified by category, so no held-out document can leak
 into training through a later stage.
@@ -19,7 +20,7 @@ from selftrain_core.sources import read_documents, source_fingerprint
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
-STAGE, VERSION = "ingest", 2
+STAGE, VERSION = "ingest", 3
 
 SCHEMA = pa.schema(
     [
@@ -31,6 +32,8 @@ SCHEMA = pa.schema(
         ("category", pa.string()),
         ("text", pa.string()),
         ("split", pa.string()),
+        ("gold_question", pa.string()),
+        ("gold_answer", pa.string()),
     ]
 )
 

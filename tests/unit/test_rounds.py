@@ -13,8 +13,8 @@ from tests.conftest import tiny_config_data
 from tests.pipeline import run_pipeline
 
 
-def diff(model: str, metric: str, value: float, low: float, high: float) -> dict:
-    return {"model": model, "metric": metric, "value": value, "ci_low": low, "ci_high": high, "n": 10}
+def diff(model: str, metric: str, value: float, low: float, high: float, set_name: str = "held_out") -> dict:
+    return {"set": set_name, "model": model, "metric": metric, "value": value, "ci_low": low, "ci_high": high, "n": 10}
 
 
 def with_rounds(**rounds) -> RunConfig:
@@ -30,6 +30,17 @@ def test_the_gate_passes_only_on_an_improvement_beyond_the_margin():
     worse = gate(with_rounds(gate_metric="hallucinated"), metrics)  # more hallucination is worse
     assert not worse.passed and worse.improvement == pytest.approx(-0.05)
     assert not gate(with_rounds(), []).passed, "no evaluation to judge by: stop"
+
+
+def test_the_gate_reads_its_own_set():
+    metrics = [
+        diff("trained-base", "correct", 0.1, 0.05, 0.15, "gold_train"),
+        diff("trained-base", "correct", -0.1, -0.2, -0.05),
+    ]
+    assert gate(with_rounds(gate_metric="correct", gate_set="gold_train"), metrics).passed
+    assert not gate(with_rounds(gate_metric="correct"), metrics).passed, "held_out got worse"
+    with pytest.raises(Exception, match="gate_set"):
+        RunConfig.model_validate({"rounds": {"count": 2, "gate_set": "known"}, "evaluate": {"sets": ["held_out"]}})
 
 
 def test_full_fine_tuning_cannot_run_several_rounds():

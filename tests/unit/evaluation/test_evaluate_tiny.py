@@ -49,29 +49,56 @@ def test_the_report_has_every_section_and_the_metrics_their_intervals(trained, t
     store, ref = run_evaluate(data, refs, str(tmp_path / "doc"), with_document=True)
     report = store.fs.cat_file(f"{store.dir('evaluate', ref.key)}/report.md").decode()
     for needle in (
-        "| metric | base | trained | base+document | trained-base |",
-        "Retention",
+        "| metric | base | trained | base+document | trained - base | trained: significant? |",
+        "## Held-out documents",
+        "## Training documents, new questions",
+        "## Training documents, gold question",
+        "retention",
         "AUROC",
         "Pairwise judge",
         "position-flip rate",
         "longer answer",
-        "![Base vs trained](plots/models.png)",
+        "![Share correct per evaluation set](plots/sets.png)",
     ):
         assert needle in report, needle
     files = store.manifest("evaluate", ref.key)["files"]
-    assert {"plots/models.png", "plots/scores.png", "plots/reliability.png"} <= set(files)
-    assert store.fs.cat_file(f"{store.dir('evaluate', ref.key)}/plots/models.png")[:4] == b"\x89PNG"
-    metrics = {(m["model"], m["metric"]): m for m in store.read_rows(ref, "metrics")}
-    f1 = metrics[("trained-base", "f1")]
-    assert f1["ci_low"] <= f1["value"] <= f1["ci_high"] and f1["n"] == metrics[("base", "f1")]["n"]
-    wins = sum(metrics[("judge", k)]["value"] for k in ("trained_win", "base_win", "tie"))
+    assert {"plots/sets.png", "plots/scores.png", "plots/reliability.png", "cards/trained/README.md"} <= set(files)
+    assert store.fs.cat_file(f"{store.dir('evaluate', ref.key)}/plots/sets.png")[:4] == b"\x89PNG"
+    metrics = {(m["set"], m["model"], m["metric"]): m for m in store.read_rows(ref, "metrics")}
+    f1 = metrics[("held_out", "trained-base", "f1")]
+    assert f1["ci_low"] <= f1["value"] <= f1["ci_high"] and f1["n"] == metrics[("held_out", "base", "f1")]["n"]
+    wins = sum(metrics[("held_out", "judge:trained", k)]["value"] for k in ("win", "loss", "tie"))
     assert wins == pytest.approx(1.0)
     rows = store.read_rows(ref)
     assert {r["model"] for r in rows} == {"base", "trained", "base+document"}
+    assert {"held_out", "train_new", "gold_train", "gold_held_out"} <= {r["set"] for r in rows}
     threshold = store.manifest("evaluate", ref.key)["config"]["evaluate"]["hallucination_threshold"]
-    assert all(0.0 <= r["support"] <= 1.0 and r["hallucinated"] == float(r["support"] < threshold) for r in rows)
+    assert all(
+        0.0 <= r["support"] <= 1.0 and r["hallucinated"] == float(r["support"] < threshold and not r["abstained"])
+        for r in rows
+    )
     verdicts = store.read_rows(ref, "judge")
-    assert len(verdicts) == metrics[("base", "f1")]["n"]
+    judged = {(r["set"], r["question_id"]) for r in rows if r["set"] in ("held_out", "train_new")}
+    assert len(verdicts) == len(judged), "one verdict row per judged question (default judge sets)"
+    assert all({"base_first_raw", "trained_first_raw", "set", "arm"} <= set(v) for v in verdicts)
+    card = store.fs.cat_file(f"{store.dir('evaluate', ref.key)}/cards/trained/README.md").decode()
+    curate_key = store.manifest("train", refs["train"].key)["parents"][0]["key"]
+    assert "model-index" in card and f"curate/{curate_key}" in card and f"train/{refs['train'].key}" in card
+    held_out = metrics[("held_out", "trained", "correct")]
+    assert f"value: {round(held_out['value'], 4)}" in card, "the card carries the metrics table's numbers"
+    assert "https://github.com/)" not in card, "no placeholder links"
+
+
+def test_the_reports_numbers_are_the_metrics_tables(trained, tmp_path):
+    data, refs = trained
+    store, ref = run_evaluate(data, refs, str(tmp_path / "numbers"), judge={"enabled": False})
+    report = store.fs.cat_file(f"{store.dir('evaluate', ref.key)}/report.md").decode()
+    for m in store.read_rows(ref, "metrics"):
+        if m["model"] in ("base", "trained", "trained-base") and m["metric"] in ("correct", "f1", "wrong"):
+            value = "n/a" if m["value"] != m["value"] else f"{m['value']:.3f}"
+            if m["interval"] in ("bca", "percentile"):
+                value += f" [{m['ci_low']:.3f}, {m['ci_high']:.3f}]"
+            assert value in report, (m, value)
 
 
 def test_the_judge_can_be_turned_off_and_another_judge_model_changes_the_key(trained, tmp_path, tiny_lm):
@@ -81,7 +108,7 @@ def test_the_judge_can_be_turned_off_and_another_judge_model_changes_the_key(tra
     keys = {evaluate.plan(c, refs["train"], refs["answers"], refs["score"], refs["chunk"]).key for c in (cfg, off)}
     assert len(keys) == 2
     store, ref = run_evaluate(data, refs, str(tmp_path / "off"), judge={"enabled": False})
-    assert not any(m["model"] == "judge" for m in store.read_rows(ref, "metrics"))
+    assert not any(m["model"].startswith("judge") for m in store.read_rows(ref, "metrics"))
 
 
 def test_the_hallucination_check_can_use_an_nli_model(trained, tmp_path, tiny_nli):

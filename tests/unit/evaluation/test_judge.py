@@ -10,9 +10,43 @@ from selftrain_core.evaluation.judge import Comparison, PairwiseJudge, VerdictCa
 
 @pytest.mark.parametrize(
     ("reply", "verdict"),
-    [("A", "A"), ("b.", "B"), ("**B**", "B"), ("Answer A is better", "A"), ("Tie", "tie"), ("I cannot say", "invalid")],
+    [
+        # the asked-for format, with the markdown and wording judges add; the last verdict line wins
+        ("Verdict: A", "A"),
+        ("Verdict: tie", "tie"),
+        ("**Verdict:** **B**", "B"),
+        ("Verdict: Answer A", "A"),
+        ("verdict - tie", "tie"),
+        ("## Final verdict: [B]", "B"),
+        ("Answer A gets the date wrong.\nVerdict: B", "B"),
+        ("Verdict: A\nOn second thought, A misstates the year.\nVerdict: B", "B"),
+        ("Verdict: A or B, hard to say", "invalid"),
+        # a reply that is only the label
+        ("A", "A"),
+        ("b.", "B"),
+        ("**B**", "B"),
+        ("Tie", "tie"),
+        ("Answer: **B**", "B"),
+        ("Answer B", "B"),
+        ("`A`", "A"),
+        # sentences: the article "a" and labels inside a sentence are never verdicts
+        ("It is a tie", "tie"),
+        ("It is a tie, but A is shorter", "invalid"),
+        ("This is a hard one: B", "B"),
+        ("Both A and B are wrong", "invalid"),
+        ("Answer A is better", "invalid"),
+        ("A is a better answer than B", "invalid"),
+        ("I cannot say", "invalid"),
+        ("", "invalid"),
+        ("   \n  ", "invalid"),
+        # other languages: only a label standing alone after a final colon
+        ("La respuesta es B", "invalid"),
+        ("La respuesta correcta es: B", "B"),
+        ("Réponse : B", "B"),
+        ("答案：A", "A"),
+    ],
 )
-def test_verdicts_are_parsed_robustly(reply, verdict):
+def test_verdicts_are_parsed_conservatively(reply, verdict):
     assert parse_verdict(reply) == verdict
 
 
@@ -69,3 +103,32 @@ def test_length_bias_counts_decisive_verdicts_for_the_longer_answer(tmp_path):
     stats = judge_statistics(COMPARISONS, rows)
     assert stats["longer_answer_preferred"] == 1.0 and stats["position_flip_rate"] == 0.0
     assert [r["outcome"] for r in rows] == ["base", "trained", "tie"]
+
+
+def test_cached_replies_are_parsed_again_and_the_rows_keep_them(tmp_path):
+    # a judge that reasons in a sentence, then gives the asked-for line: always answer B, whichever that is
+    backend = ScriptedJudge(lambda prompt: "Answer A is a bit vague.\nVerdict: B")
+    cache = VerdictCache("w", tmp_path)
+    rows = PairwiseJudge(lambda: backend, "fp", cache=cache).verdicts(COMPARISONS[:1])
+    assert rows == [
+        {
+            "question_id": "q1",
+            "base_first": "B",
+            "trained_first": "B",
+            "base_first_raw": "Answer A is a bit vague.\nVerdict: B",
+            "trained_first_raw": "Answer A is a bit vague.\nVerdict: B",
+            "outcome": "tie",
+        }
+    ]
+    assert all(set(cache.get(p.stem)) == {"raw"} for p in cache.folder.glob("*.json")), "no stored labels"
+
+    # an entry from the old parser: its stored label read the article in "It is a tie" as answer A
+    for path in cache.folder.glob("*.json"):
+        cache.put(path.stem, {"raw": "It is a tie", "verdict": "A"})
+    again = PairwiseJudge(lambda: backend, "fp", cache=cache)
+    rows = again.verdicts(COMPARISONS)
+    assert again.asked == 2, "only the comparison not cached yet is asked"
+    assert [(r["base_first"], r["trained_first"]) for r in rows] == [("tie", "tie"), ("B", "B"), ("same", "same")]
+    assert rows[0]["base_first_raw"] == "It is a tie"
+    assert rows[2]["base_first_raw"] == rows[2]["trained_first_raw"] == "", "identical answers are not asked"
+    assert judge_statistics(COMPARISONS, rows)["invalid_verdicts"] == 0

@@ -1,6 +1,8 @@
 import pytest
+from pydantic import ValidationError
 
 from selftrain_core.config import RunConfig
+from selftrain_core.config_detection import CurateConfig
 from selftrain_core.stages.curate import curate_rows
 
 CFG = RunConfig(curate={"answerable_threshold": 0.5, "known_threshold": 0.8})
@@ -90,3 +92,24 @@ def test_length_gap_normalisation_skips_far_longer_or_shorter_candidates(strateg
     assert rows["data"][0]["rejected"][0]["content"] == "Nice is it."
     only_long = _answer(no_doc=(long,))
     assert _reason(_cfg(max_length_ratio=2.0), _score(0.9, 0.3, (0.0,)), only_long) == "length_gap"
+
+
+def test_default_config_keeps_the_knowledge_filter_and_no_budget():
+    assert CurateConfig().knowledge_filter is True and CurateConfig().max_questions is None
+    with pytest.raises(ValidationError):
+        _cfg(max_questions=0)
+
+
+def test_without_knowledge_filter_a_known_question_is_trained_and_still_labelled_known():
+    cfg = _cfg(knowledge_filter=False)
+    rows = curate_rows(cfg, "k", _score(0.9, 0.85), _answer())
+    (pair,) = rows["data"]
+    (as_unknown,) = curate_rows(cfg, "k", _score(0.9, 0.3), _answer())["data"]
+    assert pair["label"] == "known" and pair["s_k"] == 0.85
+    assert {k: v for k, v in pair.items() if k not in ("label", "s_k")} == {
+        k: v for k, v in as_unknown.items() if k not in ("label", "s_k")
+    }, "a known question is paired by the same strategy as an unknown one"
+    assert len(rows["sft"]) == 1 and not rows["rejected"]
+    assert _reason(cfg, _score(0.3, 0.85), _answer()) == "unanswerable"
+    assert _reason(cfg, _score(0.9, 0.85), _answer(reference=" ")) == "empty_reference"
+    assert _reason(cfg, _score(0.3, 0.3), _answer()) == "unanswerable"
