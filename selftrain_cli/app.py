@@ -63,6 +63,36 @@ for _stage in STAGES:
     app.command(name=_stage)(_stage_command(_stage))
 
 
+@app.command()
+def experiment(
+    config: ConfigOption = "experiment",
+    grid: Annotated[
+        list[str] | None,
+        typer.Option("--grid", help="A training setting and its values, e.g. train.method=dpo,sft (repeatable)."),
+    ] = None,
+    metric: Annotated[str, typer.Option(help="Paired gain that picks the setting on the selection half.")] = "correct",
+    overrides: Overrides = None,
+) -> None:
+    """Sweep training settings on half of the documents, then report the chosen one against base, the same
+    budget without knowledge filtering and SFT only on the other half."""
+    from selftrain_core.runs.experiment import parse_grid
+
+    cfg = load_run_config(config, overrides)
+    spec = parse_grid(grid or [])
+    from flows.experiment import experiment as experiment_flow
+    from selftrain_cli.render import console
+    from selftrain_core.store import ArtifactStore
+
+    result = experiment_flow(config=cfg, grid=spec, metric=metric)
+    store = ArtifactStore(cfg.artifact_root)
+    for name in ("selection", "report"):
+        ref = result[name]
+        console.print(f"\n[bold]{name}[/bold] evaluation ({ref.uri}/report.md):\n")
+        report = store.fs.cat_file(f"{store.dir(ref.stage, ref.key)}/report.md").decode("utf-8")
+        console.print(report, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"chosen on the selection half: {result['chosen']}; budget {result['budget']} questions")
+
+
 @app.command("config")
 def show_config(config: ConfigOption = None, overrides: Overrides = None) -> None:
     """Print the resolved run config as YAML (validates it)."""
