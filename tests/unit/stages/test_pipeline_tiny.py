@@ -33,7 +33,7 @@ def test_every_stage_writes_a_verified_artifact_with_lineage_columns(finished):
     answers_rows = store.read_rows(refs["answers"])
     assert all(len(a["no_doc"]) == 2 == len(a["with_doc_logprobs"]) for a in answers_rows)
     metrics = store.read_rows(refs["evaluate"], "metrics")
-    assert {m["model"] for m in metrics} == {"base", "trained", "trained-base", "judge", "scorer"}
+    assert {m["model"] for m in metrics} == {"base", "trained", "trained-base", "judge:trained", "scorer"}
     assert (store.fs.cat_file(f"{store.dir('evaluate', refs['evaluate'].key)}/report.md")).startswith(b"# Evaluation")
     adapter_files = store.manifest("train", refs["train"].key)["files"]
     assert {"adapter/adapter_model.safetensors", "adapter/adapter_config.json", "adapter/README.md"} <= set(
