@@ -48,7 +48,8 @@ def experiment(
     config: RunConfig | None = None, grid: dict[str, list[Any]] | None = None, metric: str = "correct"
 ) -> dict[str, Any]:
     """Sweep `grid` (dotted training settings -> values) on the selection half; report the chosen setting, the same
-    budget without knowledge filtering and SFT only against base on the report half."""
+    budget without knowledge filtering and SFT only against base on the report half. Without a grid the config as
+    given is the method and only the report half is evaluated."""
     cfg = config or load_run_config("experiment")
     check_run_supported(cfg)
     logger = get_run_logger()
@@ -56,25 +57,28 @@ def experiment(
     refs = run_round(cfg, stop_after="score")
     variants = expand_grid(grid or {})
     configs = [with_settings(cfg, v) for v in variants]
-    trained = {variant_name(i): train_arm(c, refs)[1] for i, c in enumerate(configs)}
-    selection = evaluate_arms(for_documents(cfg, "select"), refs, trained)
-    metrics = store.manifest("evaluate", selection.key)["metrics"]
-    best = pick_best(metrics, list(trained), metric)
-    logger.info("chosen on the selection half: %s %s", best, variants[int(best[1:])])
+    selection, metrics, best = None, [], variant_name(0)
+    if grid:  # with nothing to choose, the config as given is the method and no half is spent on choosing
+        trained = {variant_name(i): train_arm(c, refs)[1] for i, c in enumerate(configs)}
+        selection = evaluate_arms(for_documents(cfg, "select"), refs, trained)
+        metrics = store.manifest("evaluate", selection.key)["metrics"]
+        best = pick_best(metrics, list(trained), metric)
+        logger.info("chosen on the selection half: %s %s", best, variants[int(best[1:])])
     method = configs[int(best[1:])]
     budget = trained_questions(store, train_arm(method, refs)[0])
     arms = {name: train_arm(c, refs)[1] for name, c in ablation_configs(method, budget).items()}
     report = evaluate_arms(for_documents(cfg, "report"), refs, arms)
+    sweep = (
+        [f"## Sweep on the selection half (evaluate `{selection.key}`), chosen by mean paired {metric} gain", ""]
+        + [sweep_table(variants, metrics, metric, best), ""]
+        if selection
+        else ["No grid: the config as given is the method (nothing was chosen on these documents).", ""]
+    )
     page = "\n".join(
-        [
-            f"# Experiment: {cfg.name}",
-            "",
-            f"## Sweep on the selection half (evaluate `{selection.key}`), chosen by mean paired {metric} gain",
-            "",
-            sweep_table(variants, metrics, metric, best),
-            "",
+        [f"# Experiment: {cfg.name}", "", *sweep]
+        + [
             f"## Arms on the report half: evaluate `{report.key}` (its report.md has every table); "
-            f"the no-filtering arm trains on at most {budget} questions, as many as the method",
+            f"the no-filtering arm trains on at most {budget} questions, as many as the method"
         ]
     )
     create_markdown_artifact(page, key="experiment", description="sweep and ablation arms")

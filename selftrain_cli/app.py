@@ -87,6 +87,8 @@ def experiment(
     store = ArtifactStore(cfg.artifact_root)
     for name in ("selection", "report"):
         ref = result[name]
+        if ref is None:
+            continue
         console.print(f"\n[bold]{name}[/bold] evaluation ({ref.uri}/report.md):\n")
         report = store.fs.cat_file(f"{store.dir(ref.stage, ref.key)}/report.md").decode("utf-8")
         console.print(report, markup=False, highlight=False, soft_wrap=True)

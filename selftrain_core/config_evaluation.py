@@ -35,8 +35,17 @@ class JudgeConfig(StrictModel):
     server: OpenAIServerConfig | None = server_field("evaluate.judge")
     vllm: VLLMEngineConfig = engine_field("evaluate.judge")
     revision: str | None = Field(None, description="Hub revision of the judge model.")
+    scoring: Literal["generate", "probabilities"] = Field(
+        "generate",
+        description="How a verdict is read: generate = read the verdict line of a generated reply (any backend); "
+        "probabilities = score the options A, B and tie from the judge's next-token probabilities (backends that "
+        "support it: hf).",
+    )
     max_new_tokens: int = Field(
-        8, gt=0, description="Longest verdict, in tokens (the prompt asks for one line: 'Verdict: A', 'B' or 'tie')."
+        8,
+        gt=0,
+        description="Longest verdict, in tokens, with scoring generate (the prompt asks for one line: "
+        "'Verdict: A', 'B' or 'tie').",
     )
     sets: list[EvalSet] = Field(
         default_factory=lambda: ["held_out", "train_new"],

@@ -37,7 +37,7 @@ def judge_rows(cfg: RunConfig, rows: list[dict[str, Any]], arms: list[str]):
 
     # Verdicts are cached per judge: the same weights through vLLM are another judge (other kernels, other bits).
     fingerprint = model.fingerprint if j.backend == "hf" else f"{j.backend}:{model.fingerprint}"
-    judge = PairwiseJudge(backend, fingerprint, j.max_new_tokens)
+    judge = PairwiseJudge(backend, fingerprint, j.max_new_tokens, scoring=j.scoring)
     verdicts, metrics = [], []
     try:
         for arm in arms:

@@ -30,7 +30,7 @@ from selftrain_core.evaluation.cards import write_cards
 from selftrain_core.evaluation.collect import build_items
 from selftrain_core.evaluation.grading import ROW_SCHEMA, grade
 from selftrain_core.evaluation.grounding import document_support, lexical_support, nli_support
-from selftrain_core.evaluation.judge import PROMPT_ID as JUDGE_PROMPT
+from selftrain_core.evaluation.judge import prompt_id as judge_prompt_id
 from selftrain_core.evaluation.judging import judge_model, judge_rows
 from selftrain_core.evaluation.report import render_report
 from selftrain_core.evaluation.summary import summarise
@@ -110,7 +110,7 @@ def plan(
         settings["questions"] = result_settings(cfg.questions)
     if e.judge.enabled:
         models.append(judge_model(cfg).manifest_entry("judge"))
-        prompts.append(load_prompt(JUDGE_PROMPT).manifest_entry())
+        prompts.append(load_prompt(judge_prompt_id(e.judge.scoring)).manifest_entry())
     return make_plan(
         STAGE,
         VERSION,

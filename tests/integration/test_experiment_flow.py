@@ -54,3 +54,8 @@ def test_the_experiment_sweeps_on_one_half_and_reports_the_arms_on_the_other(
     assert len(no_filter_ids) == len(method_ids) == result["budget"], "the same budget"
     assert curated["sft_only"]["key"] == curated["method"]["key"], "SFT only: the method's data"
     assert store.manifest("train", train_of["sft_only"]["key"])["config"]["train"]["method"] == "sft"
+
+    with prefect_test_harness(server_startup_timeout=60):
+        as_given = experiment(config=cfg)  # no grid: nothing to choose, the report half only
+    assert as_given["selection"] is None and as_given["chosen"] == {}
+    assert store.manifest("evaluate", as_given["report"].key)["config"]["evaluate"]["documents"] == "report"
