@@ -72,6 +72,9 @@ def test_the_report_has_every_section_and_the_metrics_their_intervals(trained, t
     rows = store.read_rows(ref)
     assert {r["model"] for r in rows} == {"base", "trained", "base+document"}
     assert {"held_out", "train_new", "gold_train", "gold_held_out"} <= {r["set"] for r in rows}
+    trained_questions = {a["question"] for a in store.read_rows(refs["answers"]) if a["split"] == "train"}
+    new = {r["question"] for r in rows if r["set"] in ("train_new", "gold_train")}
+    assert new and not new & trained_questions, "no trained question is asked again as a new one"
     threshold = store.manifest("evaluate", ref.key)["config"]["evaluate"]["hallucination_threshold"]
     assert all(
         0.0 <= r["support"] <= 1.0 and r["hallucinated"] == float(r["support"] < threshold and not r["abstained"])
