@@ -17,7 +17,7 @@ TEMPLATE = """---
 
 # selftrain {{ method }} {{ what }} for {{ base_name }}
 
-Trained by [selftrain](https://github.com/) on what the base model did not know. DPO pairs prefer the
+Trained by selftrain on what the base model did not know. DPO pairs prefer the
 document-grounded reference answer over the model's own most contradicting answer without the document; SFT rows
 are the grounded reference answers of questions the model did not know.
 
@@ -37,6 +37,9 @@ are the grounded reference answers of questions the model did not know.
 ```json
 {{ metrics }}
 ```
+
+Its evaluation against the base (every set, with intervals) is in the evaluate artifact that names this train
+artifact as a parent: `cards/<arm>/README.md` there is this card with the evidence.
 """
 
 USAGE = {
