@@ -118,3 +118,23 @@ def test_corpus_too_small_to_hold_out_fails_at_ingest(tmp_path):
     with pytest.raises(SourceError, match="no document can be held out"):
         run()
     assert not (tmp_path / "art" / "ingest" / plan.key).exists()
+
+
+def test_a_gold_column_gives_each_document_a_gold_item(tmp_path):
+    rows = [
+        {"id": "t", "title": "Tallinn", "text": "Tallinn ...", "category": "Geography", "desc": "Capital of Estonia"},
+        {"id": "c", "title": "Curie", "text": "Marie Curie ...", "category": "People", "desc": "Physicist",
+         "q": "Who discovered polonium?"},
+        {"id": "n", "title": "None", "text": "No description here."},
+    ]  # fmt: skip
+    path = _jsonl(tmp_path / "d.jsonl", rows)
+    docs = read(LocalFilesSource(path=str(path), gold_answer_field="desc", gold_question_field="q"))
+    assert [(d["gold_question"], d["gold_answer"]) for d in docs] == [
+        ("What is Tallinn?", "Capital of Estonia"),  # no question column value: the identity question
+        ("Who discovered polonium?", "Physicist"),
+        (None, None),
+    ]
+    assert read(LocalFilesSource(path=str(path)))[0]["gold_answer"] is None, "no gold column named: no gold item"
+    bad = _jsonl(tmp_path / "bad.jsonl", [{"id": "x", "text": "t", "desc": 3}])
+    with pytest.raises(SourceError, match="gold answer must be a string"):
+        read(LocalFilesSource(path=str(bad), gold_answer_field="desc"))

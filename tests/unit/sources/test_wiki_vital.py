@@ -32,3 +32,11 @@ def test_unknown_category_stops_ingest_without_an_artifact(tmp_path):
     with pytest.raises(SourceError, match="unknown wiki-vital category 'Sport'"):
         ingest.run(cfg, plan, ArtifactStore(str(tmp_path)), RunInfo(), log=lambda _: None)
     assert not (tmp_path / "ingest" / plan.key).exists()
+
+
+def test_every_article_with_a_description_has_a_gold_identity_question():
+    docs = wiki_vital.read(WikiVitalSource(categories=["People", "Geography"], documents_per_category=5))
+    assert all(d["gold_answer"] for d in docs), "the description is the gold answer"
+    people = [d for d in docs if d["category"] == "People"]
+    assert all(d["gold_question"] == f"Who was {d['title']}?" for d in people)
+    assert all(d["gold_question"] == f"What is {d['title']}?" for d in docs if d["category"] == "Geography")
