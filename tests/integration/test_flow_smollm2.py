@@ -84,7 +84,7 @@ def test_flow_runs_caches_and_recomputes_missing_files(harness, root):
     assert set(states.values()) == {"Completed"}, states
     published = artifact_keys(first.state_details.flow_run_id)
     assert {"answers-summary", "answers-sample", "evaluate-summary", "evaluation-report"} <= published
-    assert {"evaluation-models", "evaluation-reliability", "evaluation-scores"} <= published
+    assert {"evaluation-sets", "evaluation-reliability", "evaluation-scores"} <= published
     assert {"self-train-run", "answers-progress", "questions-progress"} <= published
 
     pair = store.read_rows(refs["curate"])[0]["pair_id"]

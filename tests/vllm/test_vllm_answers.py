@@ -54,14 +54,22 @@ def test_questions_and_the_judge_through_vllm(
     assert rows and all(r["generator"].startswith("vllm:") for r in rows)
 
     judged = [
-        {"question_id": q, "model": m, "question": "Who?", "reference": "Paris.", "answer": f"{m} {q}"}
+        {
+            "set": "held_out",
+            "question_id": q,
+            "model": m,
+            "question": "Who?",
+            "reference": "Paris.",
+            "gold_answer": None,
+            "answer": f"{m} {q}",
+        }
         for q in ("q1", "q2")
         for m in ("base", "trained")
     ]
     judge = {"backend": "vllm", "max_new_tokens": 4}
     cfg = build_run_config({**data, "evaluate": {**data["evaluate"], "judge": judge}})
     monkeypatch.setenv("SELFTRAIN_CACHE", str(tmp_path / "cache"))
-    verdicts, metrics, asked, usage = evaluate.judge_rows(cfg, judged)
+    verdicts, metrics, asked, usage = evaluate.judge_rows(cfg, judged, ["trained"])
     assert len(verdicts) == 2 and asked == 4 and usage["backend"] == "vllm" and usage["requests"] == 4
 
 

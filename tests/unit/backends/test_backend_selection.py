@@ -122,14 +122,22 @@ def test_judge_through_a_server_records_its_usage(data):
     from tests.openai_server import FakeEngine, ThreadedServer, create_app
 
     rows = [
-        {"question_id": q, "model": m, "question": "Who?", "reference": "Paris.", "answer": f"{m} {q}"}
+        {
+            "set": "held_out",
+            "question_id": q,
+            "model": m,
+            "question": "Who?",
+            "reference": "Paris.",
+            "gold_answer": None,
+            "answer": f"{m} {q}",
+        }
         for q in ("q1", "q2")
         for m in ("base", "trained")
     ]
     with ThreadedServer(create_app(FakeEngine(), "judge")) as server:
         judge = {"backend": "openai", "server": {"base_url": server.url, "model": "judge"}}
         cfg = build_run_config({**data, "evaluate": {**data["evaluate"], "judge": judge}})
-        verdicts, metrics, asked, usage = evaluate.judge_rows(cfg, rows)
+        verdicts, metrics, asked, usage = evaluate.judge_rows(cfg, rows, ["trained"])
     assert len(verdicts) == 2 and asked == 4 and metrics
     assert usage["backend"] == "openai" and usage["model"] == "judge" and usage["requests"] == 4
 
