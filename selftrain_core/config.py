@@ -103,7 +103,22 @@ class WikiVitalSource(StrictModel):
     min_chars: int = Field(200, ge=0, description="Skip summaries shorter than this (too little to ask about).")
 
 
-class HFDatasetSource(StrictModel):
+class GoldColumns(StrictModel):
+    """The columns of a tabular source that hold a gold item (shared by the local and hf-dataset sources)."""
+
+    gold_answer_field: str | None = Field(
+        None,
+        description="Column holding a gold answer about the document (no model wrote it); evaluation grades "
+        "answers to the gold question by it. Empty: no gold item.",
+    )
+    gold_question_field: str | None = Field(
+        None,
+        description="Column holding the question the gold answer answers. Empty: the identity question "
+        "('What is <title>?').",
+    )
+
+
+class HFDatasetSource(GoldColumns):
     kind: Literal["hf-dataset"] = "hf-dataset"
     path: str = Field(..., description="Dataset id on the hub (e.g. wikimedia/wikipedia) or a local dataset folder.")
     name: str | None = Field(None, description="Dataset configuration name (e.g. 20231101.en).")
@@ -114,19 +129,9 @@ class HFDatasetSource(StrictModel):
     text_field: str = Field("text", description="Column holding the text.")
     category_field: str | None = Field(None, description="Column holding a category, if any.")
     max_documents: int = Field(100, gt=0, description="Read at most this many documents (streamed).")
-    gold_answer_field: str | None = Field(
-        None,
-        description="Column holding a gold answer about the document (no model wrote it); evaluation grades "
-        "answers to the gold question by it. Empty: no gold item.",
-    )
-    gold_question_field: str | None = Field(
-        None,
-        description="Column holding the question the gold answer answers. Empty: the identity question "
-        "('What is <title>?').",
-    )
 
 
-class LocalFilesSource(StrictModel):
+class LocalFilesSource(GoldColumns):
     kind: Literal["local"] = "local"
     path: str = Field(..., description="A .jsonl/.parquet/.txt/.md file, or a folder of them.")
     id_field: str = Field("id", description="JSONL/Parquet column holding a document id (else the row number).")
@@ -134,16 +139,6 @@ class LocalFilesSource(StrictModel):
     text_field: str = Field("text", description="JSONL/Parquet column holding the text.")
     category_field: str | None = Field("category", description="JSONL/Parquet column holding a category.")
     max_documents: int | None = Field(None, gt=0, description="Read at most this many documents.")
-    gold_answer_field: str | None = Field(
-        None,
-        description="Column holding a gold answer about the document (no model wrote it); evaluation grades "
-        "answers to the gold question by it. Empty: no gold item.",
-    )
-    gold_question_field: str | None = Field(
-        None,
-        description="Column holding the question the gold answer answers. Empty: the identity question "
-        "('What is <title>?').",
-    )
 
 
 Source = Annotated[WikiVitalSource | HFDatasetSource | LocalFilesSource, Field(discriminator="kind")]
