@@ -15,10 +15,10 @@ from selftrain_core.config_loading import load_run_config
 from selftrain_core.errors import StageInputError
 from selftrain_core.runs.experiment import (
     ablation_configs,
-    expand_grid,
     for_documents,
     pick_best,
     sweep_table,
+    sweep_variants,
     trained_questions,
     variant_name,
     with_settings,
@@ -45,20 +45,23 @@ def evaluate_arms(cfg: RunConfig, refs: dict[str, ArtifactRef], arms: dict[str, 
 
 @flow(name="experiment")
 def experiment(
-    config: RunConfig | None = None, grid: dict[str, list[Any]] | None = None, metric: str = "correct"
+    config: RunConfig | None = None,
+    grid: dict[str, list[Any]] | None = None,
+    metric: str = "correct",
+    variants: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Sweep `grid` (dotted training settings -> values) on the selection half; report the chosen setting, the same
-    budget without knowledge filtering and SFT only against base on the report half. Without a grid the config as
-    given is the method and only the report half is evaluated."""
+    """Sweep `grid` (dotted training settings -> values) or the listed `variants` on the selection half; report the
+    chosen setting, the same budget without knowledge filtering and SFT only against base on the report half.
+    With nothing to sweep the config as given is the method and only the report half is evaluated."""
     cfg = config or load_run_config("experiment")
     check_run_supported(cfg)
     logger = get_run_logger()
     store = ArtifactStore(cfg.artifact_root)
     refs = run_round(cfg, stop_after="score")
-    variants = expand_grid(grid or {})
+    variants = sweep_variants(grid, variants)
     configs = [with_settings(cfg, v) for v in variants]
     selection, metrics, best = None, [], variant_name(0)
-    if grid:  # with nothing to choose, the config as given is the method and no half is spent on choosing
+    if variants != [{}]:  # with nothing to choose, the config as given is the method and no half is spent on choosing
         trained = {variant_name(i): train_arm(c, refs)[1] for i, c in enumerate(configs)}
         selection = evaluate_arms(for_documents(cfg, "select"), refs, trained)
         metrics = store.manifest("evaluate", selection.key)["metrics"]

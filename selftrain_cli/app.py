@@ -70,20 +70,29 @@ def experiment(
         list[str] | None,
         typer.Option("--grid", help="A training setting and its values, e.g. train.method=dpo,sft (repeatable)."),
     ] = None,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--variant",
+            help="A setting to compare, 'train.method=sft train.sft_num_epochs=3' (repeatable, not with --grid).",
+        ),
+    ] = None,
     metric: Annotated[str, typer.Option(help="Paired gain that picks the setting on the selection half.")] = "correct",
     overrides: Overrides = None,
 ) -> None:
     """Sweep training settings on half of the documents, then report the chosen one against base, the same
     budget without knowledge filtering and SFT only on the other half."""
-    from selftrain_core.runs.experiment import parse_grid
+    from selftrain_core.runs.experiment import parse_grid, parse_variant, sweep_variants
 
     cfg = load_run_config(config, overrides)
     spec = parse_grid(grid or [])
+    listed = [parse_variant(v) for v in variant or []]
+    sweep_variants(spec, listed)  # fails before any work when both are given
     from flows.experiment import experiment as experiment_flow
     from selftrain_cli.render import console
     from selftrain_core.store import ArtifactStore
 
-    result = experiment_flow(config=cfg, grid=spec, metric=metric)
+    result = experiment_flow(config=cfg, grid=spec, metric=metric, variants=listed or None)
     store = ArtifactStore(cfg.artifact_root)
     for name in ("selection", "report"):
         ref = result[name]

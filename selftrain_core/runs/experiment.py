@@ -48,6 +48,30 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
     return grid
 
 
+def parse_variant(text: str) -> dict[str, Any]:
+    """'train.method=sft train.sft_num_epochs=3' -> one variant {name: value} (values parsed as YAML).
+
+    A grid's product trains settings that do not apply (an SFT learning rate under DPO); listed variants do not."""
+    variant: dict[str, Any] = {}
+    for item in text.split():
+        if "=" not in item:
+            raise ConfigError(f"variant entry {item!r} must look like section.field=value")
+        name, raw = item.split("=", 1)
+        probe: dict[str, Any] = {}
+        apply_override(probe, f"v={raw}")
+        variant[name.strip()] = probe["v"]
+    if not variant:
+        raise ConfigError("a variant needs at least one section.field=value")
+    return variant
+
+
+def sweep_variants(grid: dict[str, list[Any]] | None, variants: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The variants to compare: those listed, or the grid's product; not both (which would be ambiguous)."""
+    if grid and variants:
+        raise ConfigError("give a grid or a list of variants, not both")
+    return list(variants) if variants else expand_grid(grid or {})
+
+
 def with_settings(cfg: RunConfig, settings: dict[str, Any]) -> RunConfig:
     """`cfg` with dotted settings applied, validated (a bad value fails here, naming the field)."""
     data = cfg.model_dump(mode="json")

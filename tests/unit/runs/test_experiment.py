@@ -11,8 +11,10 @@ from selftrain_core.runs.experiment import (
     expand_grid,
     for_documents,
     parse_grid,
+    parse_variant,
     pick_best,
     sweep_table,
+    sweep_variants,
     with_settings,
 )
 
@@ -25,6 +27,20 @@ def test_a_grid_expands_to_every_combination_in_a_stable_order():
     assert expand_grid({}) == [{}], "no grid: the config as it is"
     with pytest.raises(ConfigError, match="section.field=value"):
         parse_grid(["train.method"])
+
+
+def test_listed_variants_are_kept_as_given_and_exclude_a_grid():
+    listed = [parse_variant("train.method=sft train.sft_num_epochs=3"), parse_variant("train.method=dpo")]
+    assert listed == [{"train.method": "sft", "train.sft_num_epochs": 3}, {"train.method": "dpo"}]
+    assert sweep_variants(None, listed) == listed
+    assert sweep_variants({"train.method": ["dpo", "sft"]}, None) == [{"train.method": "dpo"}, {"train.method": "sft"}]
+    assert sweep_variants(None, None) == [{}]
+    with pytest.raises(ConfigError, match="not both"):
+        sweep_variants({"train.method": ["dpo"]}, listed)
+    with pytest.raises(ConfigError, match="section.field=value"):
+        parse_variant("train.method")
+    with pytest.raises(ConfigError, match="at least one"):
+        parse_variant("   ")
 
 
 def test_settings_are_validated_and_name_the_field():
