@@ -224,7 +224,7 @@ def main() -> None:
         app()
         return
     except SelftrainError as exc:
-        message, code = str(exc), 2
+        message, code = "\n".join([str(exc), *getattr(exc, "__notes__", [])]), 2
     except ServerUnavailableError as exc:
         message, code = f"{exc}\nfinished work is kept: run the same command again to resume", 3
     # Exit outside the except block: the traceback's frames (and the Arrow buffers they hold) are freed first;

@@ -19,6 +19,7 @@ from selftrain_core.errors import SelftrainError
 from selftrain_core.hashing import stable_hash
 from selftrain_core.store import ArtifactRef, ArtifactStore, ArtifactWriter
 from selftrain_core.store.lock import artifact_lock
+from selftrain_core.store.writer import PROGRESS
 
 _PACKAGES = (
     "selftrain",
@@ -108,8 +109,10 @@ def execute(
     """Return the artifact at once if it exists and verifies; else compute it and write the manifest last.
 
     `compute` writes tables through the writer and returns extra manifest fields (drops, thresholds, metrics).
-    A SelftrainError (a user's mistake) removes the folder; any other failure keeps finished shards so a
-    restart resumes. One run computes a given artifact at a time (see store.lock); another waits and reuses it.
+    A SelftrainError found before any shard was finished (a user's mistake) removes the folder; any failure after
+    work was done (a worker that died, a request the server refused mid-stage) keeps the finished shards, and the
+    error says so, so that a rerun resumes. One run computes a given artifact at a time (see store.lock); another
+    waits and reuses it.
     """
     cached = _intact(plan, store, log)
     if cached is not None:
@@ -134,6 +137,15 @@ def _intact(plan: StagePlan, store: ArtifactStore, log: Callable[[str], None]) -
     return None
 
 
+def _finished_shards(writer: ArtifactWriter) -> bool:
+    """Whether a shard of this artifact was finished (its completion marker written), by this attempt or before."""
+    folder = f"{writer.base}/{PROGRESS}"
+    if not writer.fs.exists(folder):
+        return False
+    names = (p.rsplit("/", 1)[-1] for p in writer.fs.ls(folder, detail=False))
+    return any(n.endswith(".json") and not n.startswith(".tmp-") for n in names)
+
+
 def _compute(
     plan: StagePlan,
     store: ArtifactStore,
@@ -145,8 +157,13 @@ def _compute(
     start = time.perf_counter()
     try:
         extra = compute(writer) or {}
-    except SelftrainError:
-        writer.abort()
+    except SelftrainError as exc:
+        if not _finished_shards(writer):
+            writer.abort()
+            raise
+        kept = f"{plan.stage}: finished shards are kept in {writer.base}; fix the cause and the same command resumes"
+        log(kept)
+        exc.add_note(kept)
         raise
     manifest = {
         "stage_version": plan.version,

@@ -86,12 +86,41 @@ def test_execute_caches_and_removes_partial_output_on_user_error(tmp_path):
     bad_plan = make_plan("demo", 1, {"a": 2})
 
     def failing(writer):
-        writer.write_table("data", _table(2))
         raise StageInputError("nothing to do")
 
     with pytest.raises(SelftrainError):
         execute(bad_plan, store, RunInfo(), failing, log=lambda _: None)
-    assert not (tmp_path / "demo" / bad_plan.key).exists(), "a user error leaves no partial artifact"
+    assert not (tmp_path / "demo" / bad_plan.key).exists(), "a mistake found before any work leaves nothing"
+
+
+def test_an_error_after_finished_shards_keeps_them_and_the_rerun_resumes(tmp_path):
+    """A worker that dies mid-stage raises a SelftrainError too (VLLMWorkerError, a refused request): the shards
+    finished before it are work a rerun must not redo."""
+    store = ArtifactStore(str(tmp_path))
+    plan = make_plan("demo", 1, {"a": 3})
+    computed: list[int] = []
+
+    def shards(fail_at: int | None):
+        def compute(writer):
+            done = writer.done_shards("data")
+            for index in range(3):
+                if index in done:
+                    continue
+                if index == fail_at:
+                    raise StageInputError("vLLM worker: killed")
+                computed.append(index)
+                writer.write_shard("data", index, _table(2))
+
+        return compute
+
+    logs: list[str] = []
+    with pytest.raises(StageInputError) as failed:
+        execute(plan, store, RunInfo(), shards(fail_at=2), log=logs.append)
+    assert "the same command resumes" in " ".join(failed.value.__notes__) and any("kept" in m for m in logs)
+    assert not store.is_complete("demo", plan.key) and (tmp_path / "demo" / plan.key / "data-00001.parquet").exists()
+    ref = execute(plan, store, RunInfo(), shards(fail_at=None), log=lambda _: None)
+    assert computed == [0, 1, 2], "the rerun computed only the shard that was lost"
+    assert store.read_table(ref, "data").num_rows == 6 and store.verify("demo", plan.key) == []
 
 
 def test_corrupt_artifact_is_recomputed(tmp_path):
