@@ -47,12 +47,23 @@ def _package_file(alias: OfflineAlias, name: str) -> Path:
     return path
 
 
-def folder_fingerprint(folder: Path) -> str:
-    """Hash of the weight files (safetensors or bin) in a folder, cached per file."""
-    weights = sorted(p for p in folder.iterdir() if p.suffix in {".safetensors", ".bin", ".gguf"})
+WEIGHT_SUFFIXES = {".safetensors", ".bin", ".gguf"}
+# What else changes a model's outputs: its config, generation defaults, tokenizer and chat template.
+TOKENIZER_AND_CONFIG_SUFFIXES = {".json", ".jinja", ".model", ".txt"}
+
+
+def folder_fingerprint(folder: Path, with_tokenizer: bool = False) -> str:
+    """Hash of the weight files (safetensors or bin) in a folder, cached per file; `with_tokenizer` adds the config,
+    tokenizer and chat template files, so a local model whose template changed is a new model for the keys."""
+    weights = sorted(p for p in folder.iterdir() if p.suffix in WEIGHT_SUFFIXES)
     if not weights:
         raise ModelNotFoundError(f"no weight files (*.safetensors) in {folder}")
-    return "sha256:" + stable_hash({p.name: cached_file_sha256(p) for p in weights}, 32)
+    files = weights
+    if with_tokenizer:
+        files = sorted(
+            p for p in folder.iterdir() if p.is_file() and p.suffix in WEIGHT_SUFFIXES | TOKENIZER_AND_CONFIG_SUFFIXES
+        )
+    return "sha256:" + stable_hash({p.name: cached_file_sha256(p) for p in files}, 32)
 
 
 def dequantize_gguf(gguf_path: Path, target: Path) -> None:
@@ -82,6 +93,7 @@ def dequantize_gguf(gguf_path: Path, target: Path) -> None:
 def _resolve_alias(name: str, alias: OfflineAlias) -> ResolvedModel:
     path = _package_file(alias, name)
     if path.suffix != ".gguf":
+        # a package version pins all its files: the weights name it (and keep the keys it has always had)
         return ResolvedModel(name, str(path), folder_fingerprint(path), "offline-alias", alias.hub_id)
     digest = cached_file_sha256(path)
     target = cache_dir() / "models" / f"{name}-{digest[:12]}"
@@ -124,7 +136,7 @@ def resolve_model(name: str, revision: str | None = None, kind: str = "model") -
     local = Path(name).expanduser()
     if local.exists():
         folder = local if local.is_dir() else local.parent
-        return ResolvedModel(name, str(folder.resolve()), folder_fingerprint(folder), "local")
+        return ResolvedModel(name, str(folder.resolve()), folder_fingerprint(folder, with_tokenizer=True), "local")
     return _resolve_hub(name, revision, kind)
 
 

@@ -101,7 +101,7 @@ def read(cfg: LocalFilesSource) -> list[dict[str, Any]]:
         else:
             text = _read_text(path)
             docs.append(
-                make_document(f"local:{path.name}", path.stem, path.stem, text, None, "sha256:" + file_sha256(path))
+                make_document(_source_name(cfg, path), path.stem, path.stem, text, None, "sha256:" + file_sha256(path))
             )
         if cfg.max_documents and len(docs) >= cfg.max_documents:
             return docs[: cfg.max_documents]

@@ -45,6 +45,19 @@ def test_local_folder_fingerprint_follows_the_weights(tiny_lm, tmp_path):
     assert resolve_model(str(copy)).fingerprint != before
 
 
+def test_local_folder_fingerprint_follows_the_tokenizer_and_chat_template(tiny_lm, tmp_path):
+    copy = shutil.copytree(tiny_lm, tmp_path / "copy")
+    before = resolve_model(str(copy)).fingerprint
+    (copy / "README.md").write_text("not part of the model", encoding="utf-8")
+    assert resolve_model(str(copy)).fingerprint == before, "a model card does not change outputs"
+    (copy / "chat_template.jinja").write_text("{{ messages[0]['content'] }}", encoding="utf-8")
+    with_template = resolve_model(str(copy)).fingerprint
+    assert with_template != before
+    config = copy / "tokenizer_config.json"
+    config.write_text(config.read_text(encoding="utf-8").replace("}", ', "model_max_length": 77}', 1), encoding="utf-8")
+    assert resolve_model(str(copy)).fingerprint not in {before, with_template}
+
+
 def test_names_are_checked_without_loading():
     assert check_model_name("smollm2-135m-instruct", "model") == "smollm2-135m-instruct"
     assert check_model_name("org/name", "model") == "org/name"

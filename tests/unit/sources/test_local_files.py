@@ -106,6 +106,16 @@ def test_same_file_names_in_different_folders_stay_apart(tmp_path):
     assert {d["category"] for d in docs} == {"7"}
 
 
+def test_same_named_text_files_in_different_folders_are_two_documents(tmp_path):
+    for folder in ("2023", "2024"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "notes.md").write_text(f"Notes of {folder}.", encoding="utf-8")
+    (tmp_path / "top.txt").write_text("At the top.", encoding="utf-8")
+    docs = read(LocalFilesSource(path=str(tmp_path)))
+    assert len({d["doc_id"] for d in docs}) == 3 and {d["title"] for d in docs} == {"notes", "top"}
+    assert {d["source"] for d in docs} == {"local:2023/notes.md", "local:2024/notes.md", "local:top.txt"}
+
+
 def test_a_list_category_is_refused(tmp_path):
     path = _jsonl(tmp_path / "d.jsonl", [{"text": "x", "category": ["a", "b"]}])
     with pytest.raises(SourceError, match="category must be a string"):
