@@ -17,8 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from selftrain_core.backends.base import ChatRequest
-from selftrain_core.backends.errors import ServerUnavailableError
-from selftrain_core.backends.loading import open_backend, stage_model
+from selftrain_core.backends.loading import stage_model
 from selftrain_core.backends.served import ServedModel, server_runtime, server_settings
 from selftrain_core.backends.usage import usage_entry
 from selftrain_core.config import QuestionsConfig, RunConfig
@@ -27,7 +26,8 @@ from selftrain_core.hashing import derive_seed, stable_hash
 from selftrain_core.models.resolve import ResolvedModel
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
-from selftrain_core.stages.progress import Report, progress_bar
+from selftrain_core.stages.progress import Report
+from selftrain_core.stages.question_shards import generate_in_shards
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
 STAGE, VERSION = "questions", 2
@@ -93,7 +93,7 @@ def plan(cfg: RunConfig, chunks: ArtifactRef) -> StagePlan:
     for name in ("model", "revision"):  # unset: the generator's fingerprint says it all (keys stay as before)
         if settings["questions"][name] is None:
             del settings["questions"][name]
-    runtime = {"batch_size": q.batch_size, "device": cfg.model.device}
+    runtime = {"batch_size": q.batch_size, "shard_size": q.shard_size, "device": cfg.model.device}
     if q.backend == "openai":
         settings["server"] = server_settings(q.server)
         runtime.update(server_runtime(q.server))
@@ -142,22 +142,11 @@ def run(
     def compute(writer):
         chunks = store.read_rows(plan.parent("chunk"))
         model, q = generator_model(cfg), cfg.questions
-        try:
-            with progress_bar(len(chunks), "questions", "chunk", progress) as update:
-                backend = open_backend(
-                    q.backend, model, cfg.model.dtype, cfg.model.device, q.batch_size, None, update, q.server, q.vllm
-                )
-                try:
-                    results = backend.generate(build_requests(cfg, chunks))
-                finally:
-                    backend.close()
-        except ServerUnavailableError:
-            writer.abort()  # one table, nothing to resume from: leave no folder behind
-            raise
+        texts, shards, resumed, usage = generate_in_shards(cfg, writer, chunks, model, build_requests, log, progress)
         kept, rejected, kept_words = [], [], []
-        for chunk, result in zip(chunks, results, strict=True):
-            for index, completion in enumerate(result.completions):
-                question = extract_question(completion.text)
+        for chunk in chunks:
+            for index, text in enumerate(texts[chunk["chunk_id"]]):
+                question = extract_question(text)
                 row = {
                     "question_id": "q-" + stable_hash([plan.key, chunk["chunk_id"], index]),
                     "chunk_id": chunk["chunk_id"],
@@ -165,8 +154,8 @@ def run(
                     "split": chunk["split"],
                     "title": chunk["title"],
                     "question": question,
-                    "raw_output": completion.text,
-                    "generator": f"{backend.name}:{model.name}",
+                    "raw_output": text,
+                    "generator": f"{q.backend}:{model.name}",
                     "prompt_id": cfg.questions.prompt,
                 }
                 reason = reject_reason(question, kept_words, cfg.questions, chunk["title"])
@@ -181,7 +170,9 @@ def run(
         return {
             "drops": dict(Counter(r["reason"] for r in rejected)),
             "splits": splits,
-            "usage": usage_entry(backend.name, model.name, backend.usage, q.server),
+            "shards": shards,
+            "resumed_shards": resumed,
+            "usage": usage_entry(q.backend, model.name, usage, q.server),
         }
 
     return execute(plan, store, run_info, compute, log)
