@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.self_train import run_task, self_train
 from selftrain_core.config import RunConfig
-from selftrain_core.runs.new_documents import last_trained_ingest, new_documents
+from selftrain_core.runs.new_documents import document_changes, last_trained_ingest
 from selftrain_core.runs.preflight import check_run_supported
 from selftrain_core.stages import ingest
 from selftrain_core.store import ArtifactRef, ArtifactStore
@@ -29,14 +29,16 @@ def retrain(config: RunConfig | None = None) -> dict[str, ArtifactRef]:
     cfg = config or RunConfig()
     check_run_supported(cfg)  # before any work: a GPU deployment on a worker without one writes nothing
     store = ArtifactStore(cfg.artifact_root)
-    previous = last_trained_ingest(store, cfg.ingest.source)  # before this run's ingest joins the store
+    previous = last_trained_ingest(store, cfg)  # before this run's ingest joins the store
     current = run_task(ingest_task, ingest.plan(cfg), cfg)
     if previous is not None:
-        added = new_documents(store, previous, current)
+        added, removed = document_changes(store, previous, current)
         if not added:
+            gone = f" ({len(removed)} documents were removed: nothing new to learn from)" if removed else ""
             record_outcome(
                 f"# No new documents\n\ningest `{current.key}` has no document that ingest `{previous.key}` (behind "
-                "the last successful run) lacked or held with other text; nothing was trained.\n"
+                f"the last successful run of this configuration) lacked or held with other text{gone}; nothing was "
+                "trained.\n"
             )
             return {"ingest": current}
         shown = ", ".join(f"`{d}`" for d in added[:20]) + (" ..." if len(added) > 20 else "")
@@ -44,5 +46,8 @@ def retrain(config: RunConfig | None = None) -> dict[str, ArtifactRef]:
             f"# Retraining on {len(added)} new or changed documents\n\nsince ingest `{previous.key}`: {shown}\n"
         )
     else:
-        record_outcome("# Retraining\n\nno successful run on this source in the artifact store yet.\n")
+        record_outcome(
+            "# Retraining\n\nno successful run of this configuration (source, model and result settings) in the "
+            "artifact store yet.\n"
+        )
     return self_train(config=cfg)

@@ -1,30 +1,33 @@
 """Documents added since the last successful run, found through the artifact store (no Prefect database needed).
 
-The last successful run on a source is the newest complete evaluate artifact whose lineage (evaluate -> chunk ->
-ingest) reaches an ingest artifact read from the same source settings. A document is new when its id is not in
-that ingest artifact or its text changed.
+The last successful run of a configuration is the newest complete evaluate artifact written with the same run
+signature (selftrain_core.config_signature: every result-relevant setting, the source's included), whose lineage
+(evaluate -> chunk -> ingest) is still in the store. A document is new when its id is not in that run's ingest
+artifact or its text changed; a changed model, threshold or method has no last run yet, so it trains.
 """
 
 from __future__ import annotations
 
-from selftrain_core.config_base import result_settings
+from selftrain_core.config import RunConfig
+from selftrain_core.config_signature import run_signature
 from selftrain_core.errors import ArtifactNotFoundError
 from selftrain_core.hashing import stable_hash
 from selftrain_core.runs.lineage_refs import parent_ref
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
 
-def last_trained_ingest(store: ArtifactStore, source) -> ArtifactRef | None:
-    """The ingest artifact behind the newest evaluation of a model trained on `source` (None: never trained)."""
-    wanted = result_settings(source)
+def last_trained_ingest(store: ArtifactStore, cfg: RunConfig) -> ArtifactRef | None:
+    """The ingest artifact behind the newest evaluation of a run of this configuration (None: never run)."""
+    wanted = run_signature(cfg)
     for manifest in store.list("evaluate"):  # newest first
+        if manifest.get("run_signature") != wanted:
+            continue
         try:
             chunk = parent_ref(store, manifest, "chunk")
             ingest = parent_ref(store, store.manifest("chunk", chunk.key), "ingest")
         except ArtifactNotFoundError:
             continue  # an evaluation whose upstream files were deleted says nothing about this store's documents
-        if store.manifest("ingest", ingest.key)["config"]["ingest"]["source"] == wanted:
-            return ingest
+        return ingest
     return None
 
 
@@ -33,9 +36,10 @@ def _digests(store: ArtifactStore, ref: ArtifactRef) -> dict[str, str]:
     return {row["doc_id"]: stable_hash(row["text"]) for row in table}
 
 
-def new_documents(store: ArtifactStore, previous: ArtifactRef, current: ArtifactRef) -> list[str]:
-    """Ids of documents in `current` that `previous` lacks or held with other text, in `current`'s order."""
+def document_changes(store: ArtifactStore, previous: ArtifactRef, current: ArtifactRef) -> tuple[list[str], list[str]]:
+    """(new or changed, removed) document ids: those of `current` that `previous` lacks or held with other text,
+    in `current`'s order, and those of `previous` that `current` lacks."""
     if previous.key == current.key:
-        return []  # the ingest key hashes the source's content: same key, same documents
-    before = _digests(store, previous)
-    return [doc_id for doc_id, digest in _digests(store, current).items() if before.get(doc_id) != digest]
+        return [], []  # the ingest key hashes the source's content: same key, same documents
+    before, now = _digests(store, previous), _digests(store, current)
+    return [d for d, digest in now.items() if before.get(d) != digest], [d for d in before if d not in now]

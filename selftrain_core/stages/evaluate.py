@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from selftrain_core.config import RunConfig
 from selftrain_core.config_base import result_settings
+from selftrain_core.config_signature import run_signature
 from selftrain_core.errors import StageInputError
 from selftrain_core.evaluation import plots
 from selftrain_core.evaluation.answering import answer_all, arm_answers, request
@@ -217,6 +218,7 @@ def run(
             "drops": dict(drops),
             "judge_verdicts_asked": asked,
             "usage": usage,
+            "run_signature": run_signature(cfg),  # which run this evaluates, for scheduled retraining
         }
 
     return execute(plan, store, run_info, compute, log)

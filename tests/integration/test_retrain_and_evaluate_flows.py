@@ -38,16 +38,24 @@ def keys(store: ArtifactStore, stage: str) -> set[str]:
     return {m["key"] for m in store.list(stage)}
 
 
-def test_retrain_runs_once_then_only_when_documents_were_added(harness, setup):
+def test_retrain_runs_once_then_only_when_documents_were_added_or_the_config_changed(harness, setup):
     cfg, corpus = setup
     store = ArtifactStore(cfg.artifact_root)
     first = retrain(config=cfg)
     assert "evaluate" in first, "a store with no successful run on this source trains"
-    assert last_trained_ingest(store, cfg.ingest.source) == first["ingest"]
+    assert last_trained_ingest(store, cfg) == first["ingest"]
 
     unchanged = retrain(config=cfg)
     assert unchanged == {"ingest": first["ingest"]}, "no new document: nothing trained"
     assert keys(store, "train") == {first["train"].key}
+    runtime_only = build_run_config({**cfg.model_dump(mode="json"), "name": "renamed", "answers": {
+        **cfg.answers.model_dump(mode="json"), "batch_size": 1}})  # fmt: skip
+    assert retrain(config=runtime_only) == {"ingest": first["ingest"]}, "a name or batch size changes no result"
+
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+    removed = lines[:-1]
+    corpus.write_text("\n".join(removed) + "\n", encoding="utf-8")
+    assert "evaluate" not in retrain(config=cfg), "a removed document teaches nothing new"
 
     with corpus.open("a", encoding="utf-8") as handle:
         text = "The Danube is the second-longest river in Europe. It flows through ten countries."
@@ -55,7 +63,22 @@ def test_retrain_runs_once_then_only_when_documents_were_added(harness, setup):
     second = retrain(config=cfg)
     assert second["ingest"] != first["ingest"] and "evaluate" in second
     assert keys(store, "train") == {first["train"].key, second["train"].key}
-    assert last_trained_ingest(store, cfg.ingest.source) == second["ingest"]
+    assert last_trained_ingest(store, cfg) == second["ingest"]
+
+    changed = json.loads(removed[0])
+    changed["text"] += " It was revised."
+    corpus.write_text("\n".join([json.dumps(changed), *removed[1:]]) + "\n", encoding="utf-8")
+    with corpus.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"id": "danube", "title": "Danube", "text": text, "category": "Geography"}) + "\n")
+    third = retrain(config=cfg)
+    assert "evaluate" in third and third["ingest"] not in {first["ingest"], second["ingest"]}, "a changed text"
+
+    stricter = build_run_config({**cfg.model_dump(mode="json"), "train": {
+        **cfg.train.model_dump(mode="json"), "beta": 0.2}})  # fmt: skip
+    assert last_trained_ingest(store, stricter) is None, "another training setting has no last run yet"
+    fourth = retrain(config=stricter)
+    assert "evaluate" in fourth and fourth["ingest"] == third["ingest"], "same documents, a changed config: trains"
+    assert retrain(config=stricter) == {"ingest": third["ingest"]}
 
 
 def test_evaluate_a_checkpoint_by_key_and_refuse_a_missing_one_before_any_work(harness, setup, tiny_embedder):
