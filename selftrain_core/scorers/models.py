@@ -21,6 +21,7 @@ class ScorerModels:
     nli_batch_size: int = 32
     nli_max_length: int = 512
     policy_batch_size: int = 8
+    policy_adapter: str | None = None  # the adapter the answers were sampled through (rounds 2+): score that policy
 
     def _get(self, role: str) -> ResolvedModel:
         if role not in self.resolved:
@@ -44,4 +45,6 @@ class ScorerModels:
     def policy(self):
         from selftrain_core.backends.loading import open_backend
 
-        return open_backend("hf", self._get("policy"), self.dtype, self.device, self.policy_batch_size)
+        return open_backend(
+            "hf", self._get("policy"), self.dtype, self.device, self.policy_batch_size, self.policy_adapter
+        )

@@ -27,6 +27,7 @@ from selftrain_core.scorers import scorer_class
 from selftrain_core.scorers.base import ScoreInput
 from selftrain_core.scorers.embedding_agreement import EmbeddingAgreement
 from selftrain_core.scorers.models import ScorerModels
+from selftrain_core.stages.answers import policy_models
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
@@ -64,14 +65,16 @@ def scorer_models(cfg: RunConfig) -> dict[str, ResolvedModel]:
 def plan(cfg: RunConfig, answers: ArtifactRef) -> StagePlan:
     scorer = scorer_class(cfg.score.scorer)
     settings = {"score": result_settings(cfg.score), "scorer_version": scorer.version}
+    models = [model.manifest_entry(role) for role, model in scorer_models(cfg).items()]
     if "policy" in scorer.roles(cfg.score):
         settings["policy_dtype"] = cfg.model.dtype
+        models += policy_models(cfg)[1:]  # the adapter the answers were sampled through, when there is one
     return make_plan(
         STAGE,
         VERSION,
         settings,
         [answers],
-        [model.manifest_entry(role) for role, model in scorer_models(cfg).items()],
+        models,
         runtime={"embedder_batch_size": cfg.embedder.batch_size, "nli_batch_size": cfg.score.nli.batch_size},
     )
 
@@ -85,6 +88,7 @@ def open_models(cfg: RunConfig, resolved: dict[str, ResolvedModel]) -> ScorerMod
         nli_batch_size=cfg.score.nli.batch_size,
         nli_max_length=cfg.score.nli.max_length,
         policy_batch_size=cfg.answers.batch_size,
+        policy_adapter=cfg.model.adapter if "policy" in resolved else None,
     )
 
 
