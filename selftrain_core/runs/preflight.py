@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import ConfigError
+from selftrain_core.runs.resolution import check_names_resolve
 from selftrain_core.training.hardware import check_training_supported
 
 
@@ -32,7 +33,7 @@ def check_device(device: str) -> None:
 
 def check_run_supported(cfg: RunConfig) -> None:
     """Everything the config needs from this machine: the device, the vLLM environment when a stage generates
-    through vLLM, then what training needs (QLoRA, launchers)."""
+    through vLLM, what training needs (QLoRA, launchers), then every model, prompt and chat template it names."""
     check_device(cfg.model.device)
     judge = cfg.evaluate.judge
     generating = (cfg.questions.backend, cfg.answers.backend, cfg.evaluate.backend)
@@ -41,3 +42,4 @@ def check_run_supported(cfg: RunConfig) -> None:
 
         vllm_python()  # a ConfigError naming `make vllm-env` when there is none
     check_training_supported(cfg.train, cfg.model.device)
+    check_names_resolve(cfg)
