@@ -3,11 +3,16 @@
 Layout: `<root>/<stage>/<key>/` holds `<table>-<shard>.parquet` files (plus any other files a stage writes,
 e.g. an adapter) and `manifest.json`, which is written last: a folder without a manifest is work in progress,
 never an artifact. Loading verifies each file against the sha256 recorded in the manifest.
+
+A manifest records its `format_version` (absent in manifests from before the field: format 1). Reading one
+artifact's manifest that is unreadable, or from a newer selftrain, raises an error naming its folder; listing
+skips such an artifact with a warning, so one bad folder does not break the tools that look through them all.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import fsspec
@@ -15,10 +20,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
-from selftrain_core.errors import ArtifactNotFoundError, CorruptArtifactError
+from selftrain_core.errors import ArtifactNotFoundError, CorruptArtifactError, SelftrainError
 from selftrain_core.hashing import bytes_sha256
 
 MANIFEST = "manifest.json"
+# The manifest layout this selftrain writes; it reads this and older ones. Raise it when a reader of an older
+# layout would misread a new manifest (not when adding a field old readers can ignore).
+MANIFEST_FORMAT = 1
+
+log = logging.getLogger(__name__)
+
+
+class ManifestFormatError(SelftrainError):
+    """A manifest was written by a newer selftrain, in a format this one cannot read."""
 
 
 class ArtifactRef(BaseModel):
@@ -51,21 +65,43 @@ class ArtifactStore:
         return self.fs.exists(f"{self.dir(stage, key)}/{MANIFEST}")
 
     def manifest(self, stage: str, key: str) -> dict[str, Any]:
+        """The manifest; CorruptArtifactError if it is unreadable, ManifestFormatError if from a newer selftrain."""
         path = f"{self.dir(stage, key)}/{MANIFEST}"
         if not self.fs.exists(path):
             raise ArtifactNotFoundError(f"no {stage} artifact with key {key} under {self.url}")
-        with self.fs.open(path, "r", encoding="utf-8") as handle:
-            return json.load(handle)
+        folder = f"{self.url.rstrip('/')}/{stage}/{key}"  # as the user spelled the root: a path to delete
+        try:
+            with self.fs.open(path, "r", encoding="utf-8") as handle:
+                manifest = json.load(handle)
+        except ValueError as exc:  # bad JSON (e.g. truncated) or bad UTF-8
+            raise CorruptArtifactError(
+                f"{folder}: {MANIFEST} is unreadable ({exc}); delete that folder and the artifact is recomputed"
+            ) from None
+        version = manifest.get("format_version", 1) if isinstance(manifest, dict) else None
+        if not isinstance(version, int) or version < 1:
+            raise CorruptArtifactError(
+                f"{folder}: {MANIFEST} is not a manifest (a JSON object with a positive integer format_version); "
+                "delete that folder and the artifact is recomputed"
+            )
+        if version > MANIFEST_FORMAT:
+            raise ManifestFormatError(
+                f"{folder} was written by a newer selftrain (manifest format {version}; this selftrain reads formats "
+                f"up to {MANIFEST_FORMAT}): upgrade selftrain to use it, or use another artifact root"
+            )
+        return manifest
 
     def is_complete(self, stage: str, key: str) -> bool:
-        """Cheap check: the manifest exists and every file it lists is present with the recorded size."""
+        """Cheap check: the manifest exists and every file it lists is present with the recorded size.
+
+        An unreadable manifest counts as incomplete (the stage recomputes it); one from a newer selftrain raises.
+        """
         if not self.has_manifest(stage, key):
             return False
         base = self.dir(stage, key)
         try:
             files = self.manifest(stage, key)["files"]
             return all(self.fs.size(f"{base}/{rel}") == meta["bytes"] for rel, meta in files.items())
-        except (FileNotFoundError, KeyError, ValueError):
+        except (FileNotFoundError, KeyError, ValueError, CorruptArtifactError):
             return False
 
     def verify(self, stage: str, key: str) -> list[str]:
@@ -103,14 +139,21 @@ class ArtifactStore:
 
     # --- listing and removal -------------------------------------------------------------------------
     def list(self, stage: str | None = None) -> list[dict[str, Any]]:
-        """Manifests of all complete artifacts (optionally of one stage), newest first."""
+        """Manifests of all complete artifacts (optionally of one stage), newest first.
+
+        A manifest that is unreadable or from a newer selftrain is skipped with a warning naming its folder.
+        """
         stages = [stage] if stage else [p.rsplit("/", 1)[-1] for p in self._ls(self.root)]
         found = []
         for name in stages:
             for path in self._ls(f"{self.root}/{name}"):
                 key = path.rsplit("/", 1)[-1]
-                if self.has_manifest(name, key):
+                if not self.has_manifest(name, key):
+                    continue
+                try:
                     found.append(self.manifest(name, key))
+                except (CorruptArtifactError, ManifestFormatError) as exc:
+                    log.warning("skipping an artifact: %s", exc)
         return sorted(found, key=lambda m: m.get("created_at", ""), reverse=True)
 
     def _ls(self, path: str) -> list[str]:

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from selftrain_core.hashing import bytes_sha256, file_sha256
-from selftrain_core.store.artifact_store import MANIFEST, ArtifactRef, ArtifactStore
+from selftrain_core.store.artifact_store import MANIFEST, MANIFEST_FORMAT, ArtifactRef, ArtifactStore
 
 PROGRESS = "_progress"
 
@@ -139,6 +139,7 @@ class ArtifactWriter:
             files.sort()
             self._schemas[table] = str(self.read_shard(table, 0).schema) if files else ""
         full = {
+            "format_version": MANIFEST_FORMAT,
             "stage": self.stage,
             "key": self.key,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
