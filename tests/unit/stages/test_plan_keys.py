@@ -5,8 +5,7 @@ setting) updates the pinned value here, in the same commit, saying why."""
 from __future__ import annotations
 
 from selftrain_core.config_loading import load_run_config
-from selftrain_core.stages import answers, chunk, curate, evaluate, ingest, questions, score, train
-from selftrain_core.store import ArtifactRef
+from tests.pipeline import plan_keys
 
 PINNED = {
     "ingest": "8879bb77a851e056900b",
@@ -20,31 +19,12 @@ PINNED = {
 }
 
 
-def plan_keys(cfg, root: str) -> dict[str, str]:
-    """Every stage's key, each planned on the one before it, as the flow chains them (nothing runs)."""
-    refs: dict[str, ArtifactRef] = {}
-
-    def planned(stage: str, plan) -> ArtifactRef:
-        refs[stage] = ArtifactRef(stage=stage, key=plan.key, uri=f"{root}/{stage}/{plan.key}")
-        return refs[stage]
-
-    planned("ingest", ingest.plan(cfg))
-    planned("chunk", chunk.plan(cfg, refs["ingest"]))
-    planned("questions", questions.plan(cfg, refs["chunk"]))
-    planned("answers", answers.plan(cfg, refs["questions"], refs["chunk"]))
-    planned("score", score.plan(cfg, refs["answers"]))
-    planned("curate", curate.plan(cfg, refs["score"], refs["answers"]))
-    planned("train", train.plan(cfg, refs["curate"]))
-    planned("evaluate", evaluate.plan(cfg, refs["train"], refs["answers"], refs["score"], refs["chunk"]))
-    return {stage: ref.key for stage, ref in refs.items()}
-
-
 def test_the_offline_preset_keys_do_not_move():
-    assert plan_keys(load_run_config("offline-cpu"), "file:///artifacts") == PINNED
+    assert plan_keys(load_run_config("offline-cpu")) == PINNED  # each stage planned on the one before, nothing runs
 
 
 def test_keys_depend_on_results_not_on_where_artifacts_live_or_runtime_settings():
-    cfg = load_run_config("offline-cpu", ["artifact_root=s3://bucket/x", "answers.batch_size=3", "model.device=cpu"])
-    assert plan_keys(cfg, "s3://bucket/x") == PINNED
-    moved = plan_keys(load_run_config("offline-cpu", ["curate.known_threshold=0.7"]), "file:///artifacts")
+    cfg = load_run_config("offline-cpu", ["artifact_root=memory://elsewhere", "answers.batch_size=3", "model.device=cpu"])
+    assert plan_keys(cfg) == PINNED
+    moved = plan_keys(load_run_config("offline-cpu", ["curate.known_threshold=0.7"]))
     assert {s for s in PINNED if moved[s] != PINNED[s]} == {"curate", "train", "evaluate"}
