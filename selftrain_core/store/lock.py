@@ -1,6 +1,6 @@
 """One writer per artifact: two runs asking for the same artifact at once compute it once.
 
-On local disk the first run takes an OS lock (flock, through `filelock`) on `<root>/<stage>/<key>.lock` and
+On local disk the first run takes an OS lock (flock, through `filelock`) on `<root>/.locks/<stage>/<key>.lock` and
 computes; another waits for it, then finds the artifact complete and reuses it. The kernel drops the lock when its
 holder's process ends, however it ends (SIGKILL, out of memory), so a killed run never blocks a retry, and no waiter
 has to guess from a pid whether a holder is dead (two waiters guessing at once both took over; a reused pid never
@@ -54,6 +54,15 @@ def _write_holder(holder_path: str, stage: str, key: str) -> None:
     os.replace(tmp, holder_path)
 
 
+LOCKS = ".locks"
+
+
+def lock_path(store: ArtifactStore, stage: str, key: str) -> str:
+    """`<root>/.locks/<stage>/<key>.lock`: apart from the artifacts, so a stage folder holds only artifacts. The
+    file stays after release (deleting an flock'd file lets a waiter lock a file no one else can see)."""
+    return f"{store.root}/{LOCKS}/{stage}/{key}.lock"
+
+
 @contextmanager
 def artifact_lock(
     store: ArtifactStore,
@@ -67,7 +76,7 @@ def artifact_lock(
     if not isinstance(store.fs, LocalFileSystem):
         yield
         return
-    path = f"{store.dir(stage, key)}.lock"
+    path = lock_path(store, stage, key)
     holder_path = f"{path}.holder"
     os.makedirs(os.path.dirname(path), exist_ok=True)
     lock = FileLock(path)

@@ -17,7 +17,7 @@ import pytest
 
 from selftrain_core.stages.base import RunInfo, execute, make_plan
 from selftrain_core.store import ArtifactStore
-from selftrain_core.store.lock import ArtifactLockTimeout, artifact_lock
+from selftrain_core.store.lock import ArtifactLockTimeout, artifact_lock, lock_path
 
 # spawn, not fork: each contender is a fresh interpreter, like a second `selftrain run`
 SPAWN = multiprocessing.get_context("spawn")
@@ -128,7 +128,7 @@ def test_a_holder_killed_with_sigkill_releases_the_lock_to_one_waiter_at_once(tm
     assert [e for _, e, _ in held] == ["got", "done", "got", "done"], f"two holders at once: {held}"
     assert held[0][0] == held[1][0] != held[2][0] == held[3][0]
     assert held[0][2] - killed_at < 5, "a waiter got the lock as soon as the holder died"
-    assert not Path(f"{ArtifactStore(root).dir('demo', 'k')}.lock.holder").exists()
+    assert not Path(f"{lock_path(ArtifactStore(root), 'demo', 'k')}.holder").exists()
 
 
 def test_a_waiter_that_times_out_names_the_holder(tmp_path):
@@ -168,14 +168,14 @@ def test_threads_of_one_process_compute_an_artifact_once_and_both_get_it(tmp_pat
         t.join()
     assert len(calls) == 1 and refs[0] == refs[1]
     assert any("waiting for it" in line for line in lines) and any("cache hit" in line for line in lines)
-    assert not os.path.exists(f"{store.dir('demo', plan.key)}.lock.holder"), "the lock is released"
+    assert not os.path.exists(f"{lock_path(store, 'demo', plan.key)}.holder"), "the lock is released"
 
 
 def test_files_left_by_a_dead_run_do_not_block(tmp_path):
     """An older selftrain's lock file or a killed run's holder description is only a file, not a lock, even when
     the pid it names is alive (pid 1 stands for a reused pid: the old lock waited on it forever)."""
     store, plan, lines = ArtifactStore(str(tmp_path)), make_plan("demo", 1, {"a": 2}), []
-    lock = f"{store.dir('demo', plan.key)}.lock"
+    lock = lock_path(store, "demo", plan.key)
     os.makedirs(os.path.dirname(lock), exist_ok=True)
     for path in (lock, f"{lock}.holder"):
         with open(path, "w") as handle:
