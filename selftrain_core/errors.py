@@ -27,3 +27,8 @@ class ArtifactNotFoundError(SelftrainError):
 
 class CorruptArtifactError(SelftrainError):
     """An artifact's files do not match the checksums in its manifest."""
+
+
+class StorageFullError(SelftrainError):
+    """The artifact store's disk is full, or refuses a file this large (ENOSPC, EDQUOT, EFBIG); the message names
+    the folder."""

@@ -1,4 +1,4 @@
-"""Stable hashes for artifact keys and row ids, and cached file hashes for model weights."""
+"""Stable hashes for artifact keys and row ids, streamed file hashes, and cached file hashes for model weights."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 _CHUNK = 1 << 20
 
@@ -25,12 +25,20 @@ def bytes_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_sha256(path: str | os.PathLike) -> str:
+def stream_sha256(handle: BinaryIO) -> str:
+    """Hex sha256 of everything left in a binary file object, read in 1 MiB blocks (never the whole file at once).
+
+    The same digest as `bytes_sha256` of the file's bytes.
+    """
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
+    while block := handle.read(_CHUNK):
+        digest.update(block)
     return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    with open(path, "rb") as handle:
+        return stream_sha256(handle)
 
 
 def derive_seed(*parts: Any) -> int:

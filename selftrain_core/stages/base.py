@@ -157,6 +157,24 @@ def _compute(
     start = time.perf_counter()
     try:
         extra = compute(writer) or {}
+        manifest = {
+            "stage_version": plan.version,
+            "config": plan.settings,
+            "runtime_config": plan.runtime,
+            "parents": [p.model_dump() for p in plan.parents],
+            "run": {
+                "run_id": run.run_id,
+                "iteration": run.iteration,
+                "flow_run_id": run.flow_run_id,
+                "task_run_id": run.task_run_id,
+            },
+            "models": plan.models,
+            "prompts": plan.prompts,
+            "packages": package_versions(),
+            "seconds": round(time.perf_counter() - start, 2),
+            **extra,
+        }
+        ref = writer.commit(manifest)  # inside: a full disk here follows the same rule as one during compute
     except SelftrainError as exc:
         if not _finished_shards(writer):
             writer.abort()
@@ -165,23 +183,5 @@ def _compute(
         log(kept)
         exc.add_note(kept)
         raise
-    manifest = {
-        "stage_version": plan.version,
-        "config": plan.settings,
-        "runtime_config": plan.runtime,
-        "parents": [p.model_dump() for p in plan.parents],
-        "run": {
-            "run_id": run.run_id,
-            "iteration": run.iteration,
-            "flow_run_id": run.flow_run_id,
-            "task_run_id": run.task_run_id,
-        },
-        "models": plan.models,
-        "prompts": plan.prompts,
-        "packages": package_versions(),
-        "seconds": round(time.perf_counter() - start, 2),
-        **extra,
-    }
-    ref = writer.commit(manifest)
     log(f"{plan.stage}: wrote {ref.uri} in {manifest['seconds']} s")
     return ref

@@ -4,6 +4,10 @@ Layout: `<root>/<stage>/<key>/` holds `<table>-<shard>.parquet` files (plus any 
 e.g. an adapter) and `manifest.json`, which is written last: a folder without a manifest is work in progress,
 never an artifact. Loading verifies each file against the sha256 recorded in the manifest.
 
+Files are hashed as a stream (never whole in memory), and once per process per file state: the flow checks that a
+cached artifact is intact, then the stage task checks again and downstream stages read it, but only the first
+check reads the bytes. A file changed on disk since (another size, modification time or inode) is hashed again.
+
 A manifest records its `format_version` (absent in manifests from before the field: format 1). Reading one
 artifact's manifest that is unreadable, or from a newer selftrain, raises an error naming its folder; listing
 skips such an artifact with a warning, so one bad folder does not break the tools that look through them all.
@@ -13,15 +17,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Any
 
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 from pydantic import BaseModel, ConfigDict
 
 from selftrain_core.errors import ArtifactNotFoundError, CorruptArtifactError, SelftrainError
-from selftrain_core.hashing import bytes_sha256
+from selftrain_core.hashing import bytes_sha256, stream_sha256
 
 MANIFEST = "manifest.json"
 # The manifest layout this selftrain writes; it reads this and older ones. Raise it when a reader of an older
@@ -29,6 +35,11 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 
 log = logging.getLogger(__name__)
+
+# sha256 of files this process has hashed, keyed by the file's state (see ArtifactStore.file_sha256). Shared by all
+# ArtifactStore objects: the flow and each stage task make their own. Cleared when full (a long-lived worker).
+_DIGESTS: dict[tuple[Any, ...], str] = {}
+_DIGESTS_MAX = 100_000
 
 
 class ManifestFormatError(SelftrainError):
@@ -105,16 +116,52 @@ class ArtifactStore:
             return False
 
     def verify(self, stage: str, key: str) -> list[str]:
-        """Files whose sha256 differs from the manifest (empty list: the artifact is intact)."""
+        """Files missing or whose sha256 differs from the manifest (empty list: the artifact is intact).
+
+        Each file is hashed as a stream, and once per process while its state is unchanged (see `file_sha256`):
+        verifying the same artifact again in one run (the flow's cache check, then the stage's) reads no bytes,
+        while a file changed on disk in between is hashed again.
+        """
         if not self.has_manifest(stage, key):
             raise ArtifactNotFoundError(f"no {stage} artifact with key {key} under {self.url}")
         base = self.dir(stage, key)
         bad = []
         for rel, meta in self.manifest(stage, key)["files"].items():
-            path = f"{base}/{rel}"
-            if not self.fs.exists(path) or bytes_sha256(self.fs.cat_file(path)) != meta["sha256"]:
+            try:
+                intact = self.file_sha256(f"{base}/{rel}") == meta["sha256"]
+            except FileNotFoundError:
+                intact = False
+            if not intact:
                 bad.append(rel)
         return bad
+
+    # --- file hashes ---------------------------------------------------------------------------------
+    def file_sha256(self, path: str) -> str:
+        """Hex sha256 of a file in this store, read in blocks, remembered for this process by the file's state.
+
+        The state is (size, mtime_ns, inode) on a local disk and fsspec's `ukey` (from the file's info: size, ETag
+        or modification time) elsewhere, so a file rewritten or replaced is hashed again. An in-place edit that keeps
+        the size and lands in the same tick of the filesystem's clock is not seen, as with any stat-based cache.
+        """
+        state = self._state(path)
+        digest = _DIGESTS.get(state)
+        if digest is None:
+            with self.fs.open(path, "rb") as handle:
+                digest = stream_sha256(handle)
+            self._remember(state, digest)
+        return digest
+
+    def _state(self, path: str) -> tuple[Any, ...]:
+        if isinstance(self.fs, LocalFileSystem):
+            st = os.stat(path)
+            return ("file", path, st.st_size, st.st_mtime_ns, st.st_ino)
+        return (self.fs.unstrip_protocol(path), self.fs.ukey(path))
+
+    @staticmethod
+    def _remember(state: tuple[Any, ...], digest: str) -> None:
+        if len(_DIGESTS) >= _DIGESTS_MAX:
+            _DIGESTS.clear()
+        _DIGESTS[state] = digest
 
     # --- tables --------------------------------------------------------------------------------------
     def read_table(self, ref: ArtifactRef | tuple[str, str], table: str = "data") -> pa.Table:
@@ -126,9 +173,14 @@ class ArtifactStore:
             raise ArtifactNotFoundError(f"{stage}/{key} has no table {table!r}; tables: {sorted(manifest['tables'])}")
         parts = []
         for rel in shards:
-            data = self.fs.cat_file(f"{self.dir(stage, key)}/{rel}")
-            if bytes_sha256(data) != manifest["files"][rel]["sha256"]:
-                raise CorruptArtifactError(f"{stage}/{key}/{rel} does not match its checksum; delete and recompute")
+            path, expected = f"{self.dir(stage, key)}/{rel}", manifest["files"][rel]["sha256"]
+            state = self._state(path)
+            data = self.fs.cat_file(path)
+            if _DIGESTS.get(state) != expected:  # not verified in this state yet: hash the bytes just read
+                digest = bytes_sha256(data)
+                if digest != expected:
+                    raise CorruptArtifactError(f"{stage}/{key}/{rel} does not match its checksum; delete and recompute")
+                self._remember(state, digest)
             parts.append(pq.read_table(pa.BufferReader(data)))
         if not parts:
             return pa.Table.from_pylist([], schema=pa.schema([]))

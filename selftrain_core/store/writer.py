@@ -4,27 +4,44 @@ A long stage writes its table in shards. Each shard is written to a temporary na
 marker (`_progress/<table>-<index>.json`, holding the shard's sha256) records it as done. A restarted stage asks
 `done_shards()` and skips verified ones, so a crash loses at most the shard in flight. `commit()` writes
 `manifest.json` last; `abort()` removes the folder so a user error leaves nothing behind.
+
+On a local disk every file is flushed and fsync'ed before its rename, and its folder after, so a power cut never
+leaves a manifest or marker pointing at bytes that did not reach the disk. A full disk (or a file size limit) raises
+StorageFullError naming the folder, and leaves no temporary file behind.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 
+from selftrain_core.errors import StorageFullError
 from selftrain_core.hashing import bytes_sha256, file_sha256
 from selftrain_core.store.artifact_store import MANIFEST, MANIFEST_FORMAT, ArtifactRef, ArtifactStore
 
 PROGRESS = "_progress"
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def fsync_dir(path: str) -> None:
+    """Make a folder's entries (a rename into it) durable: POSIX needs the folder itself fsync'ed."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def table_to_parquet_bytes(table: pa.Table) -> bytes:
@@ -44,12 +61,55 @@ class ArtifactWriter:
 
     # --- low level -----------------------------------------------------------------------------------
     def _atomic_write(self, rel: str, data: bytes) -> None:
+        self._place(rel, lambda handle: handle.write(data), lambda tmp: self.fs.pipe_file(tmp, data))
+
+    def _atomic_put(self, rel: str, local: str) -> None:
+        def copy(handle: BinaryIO) -> None:
+            with open(local, "rb") as source:
+                shutil.copyfileobj(source, handle, 1 << 20)
+
+        self._place(rel, copy, lambda tmp: self.fs.put_file(local, tmp))
+
+    def _place(self, rel: str, fill: Callable[[BinaryIO], Any], upload: Callable[[str], Any]) -> None:
+        """Write `rel` under a temporary name, then rename it into place: readers never see half a file.
+
+        Locally `fill` writes the open temporary file, which is fsync'ed, renamed, and its folder fsync'ed.
+        Elsewhere `upload` writes the temporary path and fsspec moves it: object stores have no fsync, and
+        their writes become visible whole or not at all.
+        """
         final = f"{self.base}/{rel}"
         parent = final.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
         tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
-        self.fs.pipe_file(tmp, data)
-        self.fs.mv(tmp, final)
+        try:
+            if isinstance(self.fs, LocalFileSystem):
+                with open(tmp, "wb") as handle:
+                    fill(handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, final)
+                fsync_dir(parent)
+            else:
+                upload(tmp)
+                self.fs.mv(tmp, final)
+        except OSError as exc:
+            with suppress(OSError):
+                self.fs.rm(tmp)
+            if exc.errno in _FULL:
+                raise StorageFullError(self._full_message(rel, exc)) from exc
+            raise
+
+    def _full_message(self, rel: str, exc: OSError) -> str:
+        reason = f"{errno.errorcode.get(exc.errno, exc.errno)}: {exc.strerror or os.strerror(exc.errno)}"
+        if exc.errno == errno.EFBIG:
+            return (
+                f"cannot write {rel} in {self.base} ({reason}): the file is larger than this process's file size "
+                "limit (ulimit -f) or the filesystem allows; raise the limit or set artifact_root elsewhere"
+            )
+        return (
+            f"no space left on the device holding {self.base} ({reason}) while writing {rel}: free space or set "
+            "artifact_root elsewhere"
+        )
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         self._atomic_write(rel, data)
@@ -71,8 +131,11 @@ class ArtifactWriter:
             if not (name.startswith(f"{table}-") and name.endswith(".json")):  # also skips .tmp- files
                 continue
             marker = json.loads(self.fs.cat_file(path))
-            shard_path = f"{self.base}/{marker['file']}"
-            if self.fs.exists(shard_path) and bytes_sha256(self.fs.cat_file(shard_path)) == marker["sha256"]:
+            try:
+                intact = self.store.file_sha256(f"{self.base}/{marker['file']}") == marker["sha256"]
+            except FileNotFoundError:
+                intact = False
+            if intact:
                 done[marker["index"]] = marker
         return done
 
@@ -115,8 +178,7 @@ class ArtifactWriter:
                     local = os.path.join(dirpath, filename)
                     sub = os.path.relpath(local, tmp).replace(os.sep, "/")
                     target = f"{rel}/{sub}"
-                    self.fs.makedirs(f"{self.base}/{target}".rsplit("/", 1)[0], exist_ok=True)
-                    self.fs.put_file(local, f"{self.base}/{target}")
+                    self._atomic_put(target, local)
                     self._files[target] = {"sha256": file_sha256(local), "bytes": os.path.getsize(local)}
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -150,6 +212,8 @@ class ArtifactWriter:
             "files": dict(sorted(self._files.items())),
         }
         self._atomic_write(MANIFEST, json.dumps(full, indent=2, default=str).encode("utf-8"))
+        if isinstance(self.fs, LocalFileSystem):  # the artifact's own entry in its stage folder, made by __init__
+            fsync_dir(self.base.rsplit("/", 1)[0])
         if listed:  # after the manifest: a crash in between keeps the shards' markers
             self.fs.rm(folder, recursive=True)
         return self.store.ref(self.stage, self.key)
