@@ -163,6 +163,8 @@ class ChunkConfig(StrictModel):
     def _overlap_smaller(self) -> ChunkConfig:
         if self.overlap_tokens >= self.max_tokens:
             raise ValueError("chunk.overlap_tokens must be smaller than chunk.max_tokens")
+        if self.min_tokens > self.max_tokens:
+            raise ValueError("chunk.min_tokens must be at most chunk.max_tokens (else every chunk is dropped)")
         return self
 
 
@@ -225,6 +227,14 @@ class QuestionsConfig(StrictModel):
     @model_validator(mode="after")
     def _server_matches_backend(self) -> QuestionsConfig:
         check_backend("questions", self.backend, self.server, self.model)
+        return self
+
+    @model_validator(mode="after")
+    def _word_range(self) -> QuestionsConfig:
+        if self.min_words > self.max_words:
+            raise ValueError(
+                "questions.min_words must be at most questions.max_words (else every question is rejected)"
+            )
         return self
 
 

@@ -1,4 +1,7 @@
-"""The pieces every config module shares: strict frozen models and the runtime marker that keeps a field out of keys."""
+"""The pieces every config module shares: strict frozen models and the runtime marker that keeps a field out of keys.
+
+No float setting may be NaN or infinite: a NaN threshold compares false with every score, so it would silently
+decide every row one way (and inf slips past a lone lower bound)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ RUNTIME: dict[str, Any] = {"runtime": True}
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def result_settings(value: Any) -> Any:

@@ -91,12 +91,19 @@ PairStrategy = Literal["reference-vs-worst", "no-document"]
 
 
 class CurateConfig(StrictModel):
+    """Thresholds on scores in [0, 1]. S_L and S_K measure different samples (with and without the document), so
+    neither threshold bounds the other."""
+
     answerable_threshold: float = Field(
         0.55,
+        ge=0.0,
+        le=1.0,
         description="S_L below this: samples with the document disagree with the reference; question dropped.",
     )
     known_threshold: float = Field(
         0.75,
+        ge=0.0,
+        le=1.0,
         description="S_K at or above this: the model already knows the answer; no pair is made (unless "
         "knowledge_filter is off).",
     )
@@ -113,7 +120,10 @@ class CurateConfig(StrictModel):
         "by more than this factor (DPO otherwise learns length). None: no limit.",
     )
     min_score_gap: float = Field(
-        0.0, ge=0.0, description="no-document strategy: chosen's score must beat rejected's by more than this."
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="no-document strategy: chosen's score must beat rejected's by more than this.",
     )
     knowledge_filter: bool = Field(
         True,

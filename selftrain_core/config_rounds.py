@@ -22,7 +22,10 @@ class RoundsConfig(StrictModel):
     )
     gate_margin: float = Field(
         0.0,
-        description="The next round runs only when the paired improvement on gate_metric exceeds this.",
+        ge=-1.0,
+        le=1.0,
+        description="The next round runs only when the paired improvement on gate_metric exceeds this (every gate "
+        "metric is a share in [0, 1], so an improvement lies in [-1, 1]).",
     )
     gate_requires_significance: bool = Field(
         False, description="Also require the improvement's bootstrap interval to exclude 0."

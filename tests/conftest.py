@@ -101,7 +101,8 @@ def tiny_config_data(tiny_lm: Path, tiny_embedder: Path, corpus: Path, root: Pat
         # random weights write gibberish: no filters, so later stages have rows
         "questions": {"temperature": 1.0, "max_new_tokens": 12, "filters": []},
         "answers": {"num_samples": 2, "max_new_tokens": 8, "batch_size": 4, "shard_size": 2},
-        "curate": {"answerable_threshold": -1.0, "known_threshold": 2.0},
+        # scores lie in [0, 1]: every question is answerable and (unless S_K is exactly 1) unknown, so trained
+        "curate": {"answerable_threshold": 0.0, "known_threshold": 1.0},
         "train": {"num_epochs": 1, "batch_size": 2, "max_length": 128, "lora_r": 4, "lora_alpha": 8},
         # a random-weight embedder finds every pair of questions alike: dedupe new questions by words only
         "evaluate": {"max_new_tokens": 8, "bootstrap_samples": 50, "dedupe_cosine": None},

@@ -7,6 +7,8 @@ at least half of its no-document samples are wrong. For each (answerable, known)
 - flagged: answerable questions the scorer calls unknown (S_K < known); precision: the share of them truly
   unknown; recall: the share of truly unknown answerable questions it flags (all splits, for more data);
 - rejected_wrong: the share of the rejected answers of those pairs that are wrong.
+Questions with a NaN or infinite score are left out (curate never trains them); the swept thresholds obey the
+config's bounds.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from selftrain_core.config_detection import CurateConfig
-from selftrain_core.curation.pairs import curate_question
-from selftrain_core.errors import StageInputError
+from selftrain_core.config_loading import format_validation_error
+from selftrain_core.curation.pairs import curate_question, finite_scores
+from selftrain_core.errors import ConfigError, StageInputError
 from selftrain_core.evaluation.metrics import auroc, token_f1
 
 WRONG_F1 = 0.3
@@ -50,6 +54,16 @@ def default_known_grid(s_k: Sequence[float], configured: float, points: int = 10
     return sorted(grid)
 
 
+def with_thresholds(curate: CurateConfig, answerable: float, known: float) -> CurateConfig:
+    """`curate` with one swept threshold pair, validated like a config (a ConfigError names the bad threshold)."""
+    try:
+        return CurateConfig.model_validate(
+            curate.model_dump() | {"answerable_threshold": answerable, "known_threshold": known}
+        )
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
 def sweep(
     curate: CurateConfig,
     scores: list[dict[str, Any]],
@@ -58,15 +72,16 @@ def sweep(
     answerable: Sequence[float] | None = None,
     wrong_f1: float = WRONG_F1,
 ) -> Calibration:
+    scores = [s for s in scores if finite_scores(s)]
     if not scores:
-        raise StageInputError("the score artifact has no rows to calibrate on")
+        raise StageInputError("the score artifact has no rows with finite scores to calibrate on")
     truth = {s["score_id"]: truly_unknown(answers[s["answer_id"]], wrong_f1) for s in scores}
     known = list(known) if known else default_known_grid([s["s_k"] for s in scores], curate.known_threshold)
     answerable = list(answerable) if answerable else [curate.answerable_threshold]
     rows = []
     for a in answerable:
         for k in known:
-            cfg = curate.model_copy(update={"answerable_threshold": a, "known_threshold": k})
+            cfg = with_thresholds(curate, a, k)
             kept = [s for s in scores if s["s_l"] >= a]
             flagged = [s for s in kept if s["s_k"] < k]
             hits = sum(truth[s["score_id"]] for s in flagged)

@@ -1,9 +1,11 @@
 """One train question's scores -> its DPO pairs, its SFT row, or the reason it gives neither.
 
 Decision (both thresholds from CurateConfig): the label is `known` when S_K >= known_threshold, else `unknown`.
-An empty reference -> `empty_reference`; S_L < answerable_threshold -> `unanswerable`; a known question ->
-`known` (only while knowledge_filter is on: off, it is trained like an unknown one). The rest get an SFT row
-(the grounded reference) and up to `pairs_per_question` pairs by the strategy:
+A score that is NaN or infinite (S_L, S_K or a per-sample score) decides nothing: the question gets no pair and
+no SFT row, reason `non_finite_score` (label `unscored` when S_K itself is not a number). An empty reference ->
+`empty_reference`; S_L < answerable_threshold -> `unanswerable`; a known question -> `known` (only while
+knowledge_filter is on: off, it is trained like an unknown one). The rest get an SFT row (the grounded
+reference) and up to `pairs_per_question` pairs by the strategy:
 - reference-vs-worst (default): chosen = the reference, rejected = the no-document samples that agree least
   with it (lowest per-sample scores), each distinct and different from the reference.
 - no-document: chosen = the most consistent no-document sample, rejected = the least, then the next best
@@ -14,6 +16,7 @@ is skipped, so DPO does not learn "longer (or shorter) is better".
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +31,7 @@ class Candidate:
 
 @dataclass
 class Outcome:
-    label: str  # known | unknown
+    label: str  # known | unknown | unscored (S_K not finite)
     pairs: list[tuple[Candidate, Candidate]] = field(default_factory=list)  # (chosen, rejected)
     sft: bool = False
     reason: str | None = None  # why no pair was made
@@ -87,8 +90,22 @@ def no_document(c: CurateConfig, samples: list[Candidate]) -> tuple[list, str | 
     return pairs, (None if pairs else reason)
 
 
+def finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def finite_scores(score: dict[str, Any]) -> bool:
+    """S_L, S_K and every per-sample score are numbers: a NaN compares false with any threshold, so it would
+    otherwise pass as `unknown` and be trained on."""
+    return all(finite(v) for v in (score["s_l"], score["s_k"], *score["no_doc_scores"]))
+
+
 def curate_question(c: CurateConfig, score: dict[str, Any], answer: dict[str, Any]) -> Outcome:
+    if not finite(score["s_k"]):
+        return Outcome("unscored", reason="non_finite_score")
     label = "known" if score["s_k"] >= c.known_threshold else "unknown"
+    if not finite_scores(score):
+        return Outcome(label, reason="non_finite_score")
     if not answer["reference"].strip():
         return Outcome(label, reason="empty_reference")
     if score["s_l"] < c.answerable_threshold:

@@ -6,8 +6,9 @@ Train-split questions only; the rules and pair strategies are in selftrain_core/
   (null for the reference), rejected_score, label, strategy, pair_index.
 - sft: one row per trained question (unknown, or known with curate.knowledge_filter off; answerable):
   sft_id, score_id, question_id, messages (prompt + reference).
-- rejected: one row per question that gave no pair, with its reason (empty_reference, unanswerable, known,
-  empty_samples, chosen_equals_rejected, length_gap, too_few_samples, no_score_gap, over_budget).
+- rejected: one row per question that gave no pair, with its reason (non_finite_score, empty_reference,
+  unanswerable, known, empty_samples, chosen_equals_rejected, length_gap, too_few_samples, no_score_gap,
+  over_budget). A question whose S_K is NaN or infinite is labelled `unscored`.
 With curate.max_questions set, only that many questions keep pairs and SFT rows, picked by a seeded hash of the
 question id (selftrain_core/curation/budget.py); the rest are rejected as over_budget.
 The manifest records the thresholds and strategy, drops per reason, labels and counts (with a budget: eligible

@@ -25,7 +25,7 @@ def test_the_experiment_sweeps_on_one_half_and_reports_the_arms_on_the_other(
     store = ArtifactStore(str(tmp_path / "artifacts"))
     # a known threshold inside the observed scores, so some training questions are known and some are not
     s_k = sorted(s["s_k"] for s in store.read_rows(refs["score"]) if s["split"] == "train")
-    data["curate"] = {"answerable_threshold": -1.0, "known_threshold": statistics.median(s_k)}
+    data["curate"] = {"answerable_threshold": 0.0, "known_threshold": statistics.median(s_k)}
     cfg = build_run_config(data)
     with prefect_test_harness(server_startup_timeout=60):
         result = experiment(config=cfg, grid={"train.learning_rate": [0.0002, 0.001]})

@@ -24,8 +24,8 @@ def markdown_artifact(flow_run_id, key: str) -> str:
 def test_rounds_run_while_the_gate_passes_and_stop_when_it_does_not(tiny_lm, tiny_embedder, corpus_file, tmp_path):
     data = tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts")
     data["evaluate"]["judge"] = {"enabled": False}
-    always = build_run_config({**data, "rounds": {"count": 3, "gate_margin": -2.0}})  # any change passes
-    never = build_run_config({**data, "rounds": {"count": 3, "gate_margin": 2.0}})  # no change passes
+    always = build_run_config({**data, "rounds": {"count": 3, "gate_margin": -1.0}})  # any change passes
+    never = build_run_config({**data, "rounds": {"count": 3, "gate_margin": 1.0}})  # no change passes
     with prefect_test_harness(server_startup_timeout=60):
         state = self_train(config=always, return_state=True)
         refs = state.result()

@@ -41,8 +41,8 @@ def small_config(root):
             "answers.num_samples=2",
             "answers.max_new_tokens=24",
             "answers.shard_size=3",
-            "curate.answerable_threshold=-1",
-            "curate.known_threshold=1.01",
+            "curate.answerable_threshold=0",
+            "curate.known_threshold=1",
             "train.num_epochs=1",
             "evaluate.max_new_tokens=24",
             "evaluate.bootstrap_samples=100",
@@ -105,7 +105,7 @@ def test_flow_runs_caches_and_recomputes_missing_files(harness, root):
 
 def test_an_empty_curated_dataset_ends_the_flow_with_a_record_that_no_model_was_trained(harness, root):
     cfg = small_config(root)  # the stages above curate are cache hits from the test above
-    cfg = cfg.model_copy(update={"curate": cfg.curate.model_copy(update={"known_threshold": -1.0})})
+    cfg = cfg.model_copy(update={"curate": cfg.curate.model_copy(update={"known_threshold": 0.0})})
     state = self_train(config=cfg, return_state=True)
     assert state.is_completed()
     refs = state.result()

@@ -47,6 +47,77 @@ def test_bad_config_names_the_field(override, field):
         load_run_config(None, [override])
 
 
+@pytest.mark.parametrize(
+    "field",
+    [
+        "curate.answerable_threshold",
+        "curate.known_threshold",
+        "curate.min_score_gap",
+        "evaluate.hallucination_threshold",
+        "evaluate.gold_threshold",
+        "evaluate.correct_f1",
+        "evaluate.dedupe_cosine",
+        "score.same_meaning_threshold",
+        "score.bsdetector_beta",
+        "questions.near_duplicate_jaccard",
+        "questions.top_p",
+        "answers.top_p",
+        "ingest.test_fraction",
+    ],
+)
+@pytest.mark.parametrize("value", ["-0.1", "1.5", ".nan", ".inf", "-.inf"])
+def test_thresholds_and_shares_refuse_values_outside_their_range_and_nan(field, value):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        load_run_config(None, [f"{field}={value}"])
+
+
+@pytest.mark.parametrize("value", ["-1.5", "1.5", ".nan", ".inf"])
+def test_the_gate_margin_is_a_difference_of_shares(value):
+    with pytest.raises(ConfigError, match=r"rounds\.gate_margin"):
+        load_run_config(None, [f"rounds.gate_margin={value}"])
+
+
+def test_thresholds_accept_their_bounds():
+    cfg = load_run_config(None, ["curate.answerable_threshold=0", "curate.known_threshold=1", "rounds.gate_margin=-1"])
+    assert (cfg.curate.answerable_threshold, cfg.curate.known_threshold, cfg.rounds.gate_margin) == (0.0, 1.0, -1.0)
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "questions.temperature",
+        "answers.temperature",
+        "train.beta",
+        "train.learning_rate",
+        "train.num_epochs",
+        "curate.max_length_ratio",
+        "evaluate.confidence",
+        "answers.server.timeout_s",
+    ],
+)
+@pytest.mark.parametrize("value", [".nan", ".inf"])
+def test_no_float_setting_takes_nan_or_infinity(field, value):
+    overrides = [f"{field}={value}"]
+    if field.startswith("answers.server"):
+        overrides += ["answers.backend=openai", "answers.server.model=m"]
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.") + ": Input should be a finite number"):
+        load_run_config(None, overrides)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["questions.min_words=10", "questions.max_words=5"], r"questions\.min_words must be at most"),
+        (["chunk.min_tokens=300", "chunk.max_tokens=256"], r"chunk\.min_tokens must be at most"),
+    ],
+)
+def test_a_lower_limit_above_its_upper_limit_is_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_run_config(None, overrides)
+    low, high = (o.split("=")[0] for o in overrides)
+    load_run_config(None, [f"{low}=40", f"{high}=40"])  # equal limits are fine
+
+
 def test_unknown_model_name_suggests_the_alias():
     with pytest.raises(ConfigError, match="smollm2-135m-instruct"):
         load_run_config(None, ["model.name=smollm2-135m"])

@@ -84,14 +84,34 @@ def test_curate_strategies_write_trl_tables(strategy, answered):
     ref = curate.run(cfg, curate.plan(cfg, score_ref, refs["answers"]), store, RunInfo(), log=lambda _: None)
     pairs, sft = store.read_rows(ref), store.read_rows(ref, "sft")
     manifest = store.manifest("curate", ref.key)
+    answers = {a["answer_id"]: a for a in store.read_rows(refs["answers"])}
+    train = [s for s in store.read_rows(score_ref) if s["split"] == "train"]
+    in_band = {
+        s["question_id"]
+        for s in train
+        if s["s_l"] >= cfg.curate.answerable_threshold
+        and s["s_k"] < cfg.curate.known_threshold
+        and answers[s["answer_id"]]["reference"].strip()
+    }
+    assert in_band and {s["question_id"] for s in sft} == in_band and len(sft) == len(in_band)
     assert pairs and {p["strategy"] for p in pairs} == {strategy}
-    assert {p["question_id"] for p in pairs} <= {s["question_id"] for s in sft}  # every paired question has SFT
-    assert manifest["counts"] == {"questions": manifest["counts"]["questions"], "pairs": len(pairs), "sft": len(sft)}
+    assert {p["question_id"] for p in pairs} <= in_band  # every paired question has SFT
+    assert manifest["counts"] == {"questions": len(train), "pairs": len(pairs), "sft": len(sft)}
     assert manifest["strategy"]["pair_strategy"] == strategy and "known_threshold" in manifest["thresholds"]
+    by_question: dict[str, list[dict]] = {}
     for p in pairs:
+        by_question.setdefault(p["question_id"], []).append(p)
         assert p["chosen"][0]["content"] != p["rejected"][0]["content"]
+        answer = answers[p["answer_id"]]
+        assert p["rejected"][0]["content"] in answer["no_doc"]
         if strategy == "no-document":
-            assert p["chosen_score"] > p["rejected_score"]
+            assert p["chosen"][0]["content"] in answer["no_doc"] and p["chosen_score"] > p["rejected_score"]
+        else:
+            assert p["chosen"][0]["content"] == answer["reference"] and p["chosen_score"] is None
+    for group in by_question.values():
+        assert [p["pair_index"] for p in group] == list(range(len(group))) and len(group) <= 2
+        if strategy == "reference-vs-worst":  # the least agreeing samples first
+            assert [p["rejected_score"] for p in group] == sorted(p["rejected_score"] for p in group)
 
 
 def test_calibration_sweep_counts_and_precision(answered):
@@ -100,14 +120,24 @@ def test_calibration_sweep_counts_and_precision(answered):
     store, ref = _score(cfg, refs)
     scores = store.read_rows(ref)
     answers = {a["answer_id"]: a for a in store.read_rows(refs["answers"])}
-    result = sweep(cfg.curate, scores, answers, known=[-1.0, 0.5, 2.0], answerable=[-1.0, 2.0])
-    assert len(result.rows) == 6 and result.questions == len(scores)
+    s_l, s_k = sorted({s["s_l"] for s in scores}), sorted({s["s_k"] for s in scores})
+    middle = (s_l[1], s_k[len(s_k) // 2])  # drops the lowest S_L; about half the S_K values are below
+    result = sweep(cfg.curate, scores, answers, known=[0.0, middle[1]], answerable=[0.0, middle[0]])
+    assert len(result.rows) == 4 and result.questions == len(scores)
+    truth = {s["score_id"]: truly_unknown(answers[s["answer_id"]]) for s in scores}
+    for row in result.rows:
+        kept = [s for s in scores if s["s_l"] >= row["answerable_threshold"]]
+        flagged = [s for s in kept if s["s_k"] < row["known_threshold"]]
+        assert (row["answerable"], row["flagged"]) == (len(kept), len(flagged)), row
+        assert row["sft"] == sum(s["split"] == "train" for s in flagged), "each flagged train question: one SFT row"
+        if flagged:
+            assert row["precision"] == pytest.approx(sum(truth[s["score_id"]] for s in flagged) / len(flagged))
+        else:
+            assert row["precision"] != row["precision"] and row["pairs"] == 0, "nothing flagged: NaN, no pairs"
     by = {(r["answerable_threshold"], r["known_threshold"]): r for r in result.rows}
     train = sum(s["split"] == "train" for s in scores)
-    assert by[(-1.0, 2.0)]["flagged"] == len(scores) and by[(-1.0, 2.0)]["sft"] == train
-    assert by[(-1.0, -1.0)]["pairs"] == 0 and by[(2.0, 2.0)]["answerable"] == 0
-    truth = [truly_unknown(answers[s["answer_id"]]) for s in scores]
-    assert by[(-1.0, 2.0)]["precision"] == pytest.approx(sum(truth) / len(truth))
+    assert by[(0.0, 0.0)]["flagged"] == 0 and by[(0.0, 0.0)]["answerable"] == len(scores)
+    assert 0 < by[middle]["sft"] < train and by[middle]["answerable"] < len(scores), "the thresholds decide"
     assert auroc([0.1, 0.9, 0.8], [False, True, True]) == 1.0 and auroc([0.5, 0.5], [True, False]) == 0.5
 
 
@@ -119,6 +149,9 @@ def test_export_loads_with_datasets_and_carries_a_card(answered, tmp_path):
     counts = export_dataset(store, ref, tmp_path / "out")
     loaded = datasets.load_from_disk(str(tmp_path / "out"))
     assert set(loaded) == {"dpo", "sft"} and counts == {"dpo": loaded["dpo"].num_rows, "sft": loaded["sft"].num_rows}
+    assert counts == {"dpo": len(store.read_rows(ref)), "sft": len(store.read_rows(ref, "sft"))} and all(
+        counts.values()
+    )
     assert {"prompt", "chosen", "rejected", "pair_id"} <= set(loaded["dpo"].column_names)
     assert loaded["dpo"][0]["chosen"][0]["role"] == "assistant" and "messages" in loaded["sft"].column_names
     card = (tmp_path / "out" / "README.md").read_text()
@@ -132,11 +165,17 @@ def test_cli_calibrate_and_export(answered, tmp_path):
     data, refs = answered
     cfg = _cfg(data)
     store, score_ref = _score(cfg, refs)
-    curate.run(cfg, curate.plan(cfg, score_ref, refs["answers"]), store, RunInfo(), log=lambda _: None)
+    ref = curate.run(cfg, curate.plan(cfg, score_ref, refs["answers"]), store, RunInfo(), log=lambda _: None)
     root = ["--root", cfg.artifact_root]
     out = CliRunner().invoke(app, ["calibrate", *root, "--score", score_ref.key, "--known", "0.2,0.9"])
     assert out.exit_code == 0, out.output
     assert "threshold sweep" in out.output and "AUROC" in out.output
-    out = CliRunner().invoke(app, ["export-dataset", str(tmp_path / "ds"), *root])
+    assert f"{len(store.read_rows(score_ref))} questions" in out.output
+    out = CliRunner().invoke(app, ["calibrate", *root, "--score", score_ref.key, "--known", "0.2,1.5"])
+    assert isinstance(out.exception, ConfigError) and "known_threshold" in str(out.exception)
+    out = CliRunner().invoke(app, ["export-dataset", str(tmp_path / "ds"), "--curate", ref.key, *root])
     assert out.exit_code == 0, out.output
-    assert datasets.load_from_disk(str(tmp_path / "ds"))["sft"].num_rows >= 0
+    loaded = datasets.load_from_disk(str(tmp_path / "ds"))
+    sft, pairs = store.read_rows(ref, "sft"), store.read_rows(ref)
+    assert sft and sorted(loaded["sft"]["sft_id"]) == sorted(r["sft_id"] for r in sft)
+    assert sorted(loaded["dpo"]["pair_id"]) == sorted(p["pair_id"] for p in pairs)

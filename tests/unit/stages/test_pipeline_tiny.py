@@ -11,12 +11,59 @@ from tests.conftest import tiny_config_data
 from tests.pipeline import plan_keys, plan_of, run_pipeline
 
 
+def thresholds_inside(scores: list[dict]) -> dict[str, float]:
+    """Curate thresholds taken from the train scores, so each rule decides something: the answerable threshold is
+    the second-lowest S_L (the lowest question is unanswerable), the known threshold the middle distinct S_K of the
+    answerable ones (those below it are unknown and trained, the others known and dropped)."""
+    train = [s for s in scores if s["split"] == "train"]
+    s_l = sorted({s["s_l"] for s in train})
+    assert len(s_l) >= 2, f"the tiny models gave every train question the same S_L: {s_l}"
+    s_k = sorted({s["s_k"] for s in train if s["s_l"] >= s_l[1]})
+    assert len(s_k) >= 2, f"the tiny models gave every answerable question the same S_K: {s_k}"
+    return {"answerable_threshold": s_l[1], "known_threshold": s_k[len(s_k) // 2]}
+
+
 @pytest.fixture(scope="module")
 def finished(tiny_lm, tiny_embedder, corpus_file, tmp_path_factory):
     data = tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path_factory.mktemp("run") / "artifacts")
+    scored, _ = run_pipeline(build_run_config(data), stop_after="score")
+    data["curate"] = thresholds_inside(ArtifactStore(data["artifact_root"]).read_rows(scored["score"]))
     cfg = build_run_config(data)
-    refs, _ = run_pipeline(cfg)
+    refs, _ = run_pipeline(cfg)  # ingest..score are cache hits
+    assert {s: refs[s] for s in scored} == scored
     return cfg, data, refs
+
+
+def expected_reason(cfg, score: dict, answer: dict) -> str | None:
+    """The curate rule a train question meets (None: trained), written out from the stated rules."""
+    if not answer["reference"].strip():
+        return "empty_reference"
+    if score["s_l"] < cfg.curate.answerable_threshold:
+        return "unanswerable"
+    if score["s_k"] >= cfg.curate.known_threshold:
+        return "known"
+    return None
+
+
+def test_curation_trains_exactly_the_answerable_unknown_questions_and_drops_the_rest(finished):
+    cfg, _, refs = finished
+    store = ArtifactStore(cfg.artifact_root)
+    answers_by_id = {a["answer_id"]: a for a in store.read_rows(refs["answers"])}
+    train = [s for s in store.read_rows(refs["score"]) if s["split"] == "train"]
+    expected = {s["question_id"]: expected_reason(cfg, s, answers_by_id[s["answer_id"]]) for s in train}
+    in_band = {q for q, reason in expected.items() if reason is None}
+    dropped = {q: reason for q, reason in expected.items() if reason is not None}
+    assert in_band and "unanswerable" in dropped.values() and "known" in dropped.values(), expected
+
+    pairs, sft = store.read_rows(refs["curate"]), store.read_rows(refs["curate"], "sft")
+    rejected = {r["question_id"]: r["reason"] for r in store.read_rows(refs["curate"], "rejected")}
+    assert {r["question_id"] for r in sft} == in_band and len(sft) == len(in_band)
+    assert pairs and {p["question_id"] for p in pairs} <= in_band and {p["label"] for p in pairs} == {"unknown"}
+    assert {q: rejected[q] for q in dropped} == dropped
+    manifest = store.manifest("curate", refs["curate"].key)
+    assert manifest["thresholds"] == {k: getattr(cfg.curate, k) for k in ("answerable_threshold", "known_threshold")}
+    assert manifest["drops"]["unanswerable"] == sum(r == "unanswerable" for r in dropped.values())
+    assert manifest["drops"]["known"] == sum(r == "known" for r in dropped.values())
 
 
 def test_every_stage_writes_a_verified_artifact_with_lineage_columns(finished):
@@ -28,7 +75,7 @@ def test_every_stage_writes_a_verified_artifact_with_lineage_columns(finished):
         assert manifest["run"]["run_id"] == "test" and manifest["stage"] == stage
         assert [p["key"] for p in manifest["parents"]] == [p.key for p in plan_of(stage, cfg, refs).parents]
     pairs = store.read_rows(refs["curate"])
-    assert pairs, "thresholds in the tiny config keep every train question"
+    assert pairs, "the thresholds inside the scores keep some train questions"
     assert {m["role"] for p in pairs for m in p["prompt"] + p["chosen"] + p["rejected"]} == {"user", "assistant"}
     answers_rows = store.read_rows(refs["answers"])
     assert all(len(a["no_doc"]) == 2 == len(a["with_doc_logprobs"]) for a in answers_rows)
@@ -48,7 +95,7 @@ def test_lineage_walks_from_pair_to_document(finished):
     steps = walk(store, pair["pair_id"])
     assert [s.stage for s in steps] == ["curate", "score", "answers", "questions", "chunk", "ingest"]
     assert [s.key for s in steps] == [refs[s.stage].key for s in steps]
-    assert steps[0].extra["thresholds"] == {"answerable_threshold": -1.0, "known_threshold": 2.0}
+    assert steps[0].extra["thresholds"] == thresholds_inside(store.read_rows(refs["score"]))
     chunk_step, doc_step = steps[-2], steps[-1]
     doc = next(d for d in store.read_rows(refs["ingest"]) if d["doc_id"] == doc_step.row_id)
     chunk = next(c for c in store.read_rows(refs["chunk"]) if c["chunk_id"] == chunk_step.row_id)
@@ -67,7 +114,8 @@ def test_keys_change_only_below_the_changed_setting(finished):
     _, data, refs = finished
     base = plan_keys(build_run_config(data))
     assert base == {s: r.key for s, r in refs.items()}
-    threshold = plan_keys(build_run_config({**data, "curate": {**data["curate"], "known_threshold": 0.9}}))
+    lower = {**data["curate"], "known_threshold": data["curate"]["known_threshold"] / 2}
+    threshold = plan_keys(build_run_config({**data, "curate": lower}))
     assert [s for s in base if base[s] != threshold[s]] == ["curate", "train", "evaluate"]
     batch = {
         **data,

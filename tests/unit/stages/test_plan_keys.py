@@ -24,7 +24,9 @@ def test_the_offline_preset_keys_do_not_move():
 
 
 def test_keys_depend_on_results_not_on_where_artifacts_live_or_runtime_settings():
-    cfg = load_run_config("offline-cpu", ["artifact_root=memory://elsewhere", "answers.batch_size=3", "model.device=cpu"])
+    cfg = load_run_config(
+        "offline-cpu", ["artifact_root=memory://elsewhere", "answers.batch_size=3", "model.device=cpu"]
+    )
     assert plan_keys(cfg) == PINNED
     moved = plan_keys(load_run_config("offline-cpu", ["curate.known_threshold=0.7"]))
     assert {s for s in PINNED if moved[s] != PINNED[s]} == {"curate", "train", "evaluate"}
