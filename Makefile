@@ -102,19 +102,33 @@ test-vllm: install vllm-env
 PREFECT_API_URL ?= http://127.0.0.1:4200/api
 POOL ?= selftrain-cpu
 PREFECT := PREFECT_API_URL=$(PREFECT_API_URL) $(BIN)/prefect
+# Two runs never share a GPU: each GPU gets its own worker, which sees only that GPU and takes one run at a time
+# (--limit 1), e.g. `CUDA_VISIBLE_DEVICES=1 make worker POOL=selftrain-gpu`; and the pool as a whole runs at most
+# GPUS runs at once, so set GPUS to the number of GPUs serving selftrain-gpu (all machines together).
+GPUS ?= 1
+WORKER_LIMIT = $(if $(filter selftrain-gpu,$(POOL)),--limit 1)
+# Seconds between a flow run's heartbeats (Prefect's minimum: 30). The automation that `make pools` makes marks a
+# run Crashed after 3 missed ones (deployments/automations.py): pools and workers must use the same value.
+PREFECT_FLOWS_HEARTBEAT_FREQUENCY ?= 60
+HEARTBEAT := PREFECT_FLOWS_HEARTBEAT_FREQUENCY=$(PREFECT_FLOWS_HEARTBEAT_FREQUENCY)
 
-.PHONY: server pools deploy worker
+.PHONY: server pools automations deploy worker
 
 server: install
 	$(BIN)/prefect server start --host 127.0.0.1
 
-pools: install
+# Safe to run again: existing pools are kept, the limit and the automation are set to what is declared here.
+pools: install automations
 	$(PREFECT) work-pool inspect selftrain-cpu >/dev/null 2>&1 || $(PREFECT) work-pool create selftrain-cpu --type process
 	$(PREFECT) work-pool inspect selftrain-gpu >/dev/null 2>&1 || $(PREFECT) work-pool create selftrain-gpu --type process
+	$(PREFECT) work-pool set-concurrency-limit selftrain-gpu $(GPUS)
+
+automations: install
+	$(HEARTBEAT) PREFECT_API_URL=$(PREFECT_API_URL) $(BIN)/python -m deployments.automations
 
 # `prefect deploy --all`, with a fix for one request the pinned server refuses (see deployments/deploy.py)
 deploy: install
 	PREFECT_API_URL=$(PREFECT_API_URL) $(BIN)/python -m deployments.deploy --all
 
 worker: install
-	$(PREFECT) worker start --pool $(POOL)
+	$(HEARTBEAT) $(PREFECT) worker start --pool $(POOL) $(WORKER_LIMIT)

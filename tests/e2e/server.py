@@ -30,6 +30,8 @@ def prefect_env(home: Path, api_url: str | None, cache: Path) -> dict[str, str]:
         PREFECT_HOME=str(home),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_WORKER_QUERY_SECONDS="1",  # pick runs up within a second (default 10)
+        # flow runs heartbeat as under `make worker`, the period the automation of `make pools` is made for
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY="60",
         OMP_NUM_THREADS="1",
         PYTHONUNBUFFERED="1",
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),  # this checkout's code
@@ -105,6 +107,20 @@ class Api:
         response = self.post("/artifacts/filter", body)
         response.raise_for_status()
         return response.json()
+
+    def automations(self, name: str) -> list[dict[str, Any]]:
+        body = {"automations": {"name": {"any_": [name]}}, "limit": 50, "offset": 0}
+        response = self.post("/automations/filter", body)
+        response.raise_for_status()
+        return response.json()
+
+    def heartbeats(self, flow_run_id: str) -> list[dict[str, Any]]:
+        """The flow run's heartbeat events the server has stored, oldest first."""
+        names = {"name": ["prefect.flow-run.heartbeat"]}
+        body = {"filter": {"event": names, "resource": {"id": [f"prefect.flow-run.{flow_run_id}"]}}, "limit": 50}
+        response = self.post("/events/filter", body)
+        response.raise_for_status()
+        return sorted(response.json()["events"], key=lambda event: event["occurred"])
 
     def run_like_the_ui(self, deployment: dict[str, Any], parameters: dict[str, Any]) -> httpx.Response:
         """What the UI's Run > Custom run button posts: the form's values over the deployment's parameters."""

@@ -5,7 +5,8 @@ a worker killed with SIGKILL mid-answers and the run retried resumes from cache 
 as an uninterrupted run; an invalid parameter is refused naming the field; a GPU deployment on a worker without a
 GPU fails before writing anything; the weekly retraining schedule has runs scheduled with its parameters; the UI,
 opened in headless chromium, shows the run config's fields in the deployment's run form (screenshot kept in
-build/e2e/)."""
+build/e2e/). Operating faults: the GPU pool takes one run per GPU, and a run whose worker died without a word is
+marked Crashed by the automation `make pools` makes, once its heartbeats stop."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import psutil
 import pytest
 import torch
 
+from deployments.automations import NAME as CRASH_SILENT_RUNS
 from selftrain_core.config_loading import build_run_config
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
@@ -50,20 +52,27 @@ def server(tmp, tmp_path_factory):
         stop(proc)
 
 
+def make(args: list[str], api: Api, env: dict[str, str]) -> str:
+    """`make ARGS` against the test's server (`-o install`: the venv is the one running this test); its output."""
+    done = subprocess.run(
+        ["make", "-o", "install", *args, f"PREFECT_API_URL={api.url}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
 @pytest.fixture(scope="module")
 def deployed(server):
-    """`make pools deploy` against the test's server (`-o install`: the venv is the one running this test)."""
+    """`make pools deploy`, then `make pools` again: it finds the pools and the automation, and changes nothing."""
     api, env = server
-    for targets in (["pools", "deploy"], ["pools"]):  # the second `make pools` finds the pools: no error
-        done = subprocess.run(
-            ["make", "-o", "install", *targets, f"PREFECT_API_URL={api.url}"],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    make(["pools", "deploy"], api, env)
+    again = make(["pools"], api, env)
+    assert f"automation {CRASH_SILENT_RUNS!r} unchanged" in again, again
     return api, env
 
 
@@ -90,6 +99,26 @@ def test_the_run_form_has_descriptions_and_dropdowns(deployed):
     assert {"embedding-agreement", "selfcheck-nli"} <= set(defs["ScoreConfig"]["properties"]["scorer"]["enum"])
     assert len(defs["CurateConfig"]["properties"]["pair_strategy"]["enum"]) > 1
     assert "evaluate" in schema["properties"]["stop_after"]["enum"]
+
+
+def test_the_gpu_pool_takes_one_run_per_gpu_and_silent_runs_are_crashed(deployed):
+    api, env = deployed
+    assert api.get("/work_pools/selftrain-gpu")["concurrency_limit"] == 1, "GPUS=1: one run at a time"
+    assert api.get("/work_pools/selftrain-cpu")["concurrency_limit"] is None
+    gpu_worker = make(["-n", "worker", "POOL=selftrain-gpu"], api, env)  # what `make worker` would run
+    heartbeat = int(env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"])
+    assert "--limit 1" in gpu_worker and f"PREFECT_FLOWS_HEARTBEAT_FREQUENCY={heartbeat} " in gpu_worker, gpu_worker
+    (automation,) = api.automations(CRASH_SILENT_RUNS)  # one, after two `make pools`
+    assert automation["enabled"]
+    trigger = automation["trigger"]
+    assert trigger["posture"] == "Proactive" and trigger["within"] == 3 * heartbeat, trigger
+    assert trigger["match"] == {"prefect.resource.id": "prefect.flow-run.*"}
+    assert trigger["for_each"] == ["prefect.resource.id"], "each flow run on its own"
+    assert trigger["after"] == ["prefect.flow-run.heartbeat"]
+    terminal = {f"prefect.flow-run.{state}" for state in ("Completed", "Failed", "Cancelled", "Crashed")}
+    assert set(trigger["expect"]) == {"prefect.flow-run.heartbeat", *terminal}
+    (action,) = automation["actions"]
+    assert (action["type"], action["state"]) == ("change-flow-run-state", "CRASHED")
 
 
 def test_a_run_triggered_like_the_ui_completes_with_its_artifacts_visible(cpu_worker, tiny_parameters, tmp):
@@ -209,7 +238,8 @@ def test_a_worker_killed_mid_answers_then_the_run_retried_resumes_to_identical_a
     done_before = len(list((tmp / "killed" / "answers" / key / "_progress").glob("data-*.json")))
 
     # The server still thinks the run is running (its process died with no word): mark it crashed, as an operator
-    # would in the UI, then retry it with the CLI; a new worker picks it up.
+    # would in the UI rather than wait for the automation (see the next test), then retry it with the CLI; a new
+    # worker picks it up.
     crashed = {"state": {"type": "CRASHED", "message": "worker killed"}, "force": True}
     assert api.post(f"/flow_runs/{run_id}/set_state", crashed).status_code in (200, 201)
     retried = subprocess.run(
@@ -240,6 +270,39 @@ def test_a_worker_killed_mid_answers_then_the_run_retried_resumes_to_identical_a
         assert store.is_complete(stage, ref.key), f"the retried run made {stage} {ref.key}"
         files, clean_files = store.manifest(stage, ref.key)["files"], clean.manifest(stage, ref.key)["files"]
         assert files == clean_files, f"{stage}: every file byte-identical to an uninterrupted run's"
+
+
+@pytest.fixture
+def short_heartbeats(deployed):
+    """Heartbeats every 30 s (Prefect's minimum) and the automation made for them, so a dead run shows in 90 s."""
+    api, env = deployed
+    make(["automations", "PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30"], api, env)
+    yield api, {**env, "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}
+    make(["automations"], api, env)  # back to what `make pools` declares
+
+
+def test_a_run_whose_worker_died_silently_is_marked_crashed(short_heartbeats, tiny_parameters, tmp):
+    api, env = short_heartbeats
+    config = {**tiny_parameters["config"], "artifact_root": str(tmp / "silent")}
+    config["answers"] = {**config["answers"], "max_new_tokens": 160, "num_samples": 4, "shard_size": 1}
+    run_id = api.run_like_the_ui(api.deployment("self-train", "self-train"), {"config": config}).json()["id"]
+    # started the way an operator starts one, so the heartbeat setting reaches the flow run through `make worker`
+    worker = start(["make", "-o", "install", "worker", f"PREFECT_API_URL={api.url}"], env, tmp / "worker-silent.log")
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not api.heartbeats(run_id):
+            time.sleep(0.5)
+    finally:
+        kill_with_children(worker)  # the machine went away: nobody reports the run's end
+    assert api.heartbeats(run_id), (tmp / "worker-silent.log").read_text()[-5000:]
+    assert api.get(f"/flow_runs/{run_id}")["state_type"] == "RUNNING", "the run was still going when killed"
+
+    run = api.wait_finished(run_id, timeout=3 * 30 + 30)  # the window, the automation's 5 s ticks, some slack
+    assert run["state_type"] == "CRASHED", run["state"]
+    assert run["state"]["message"].startswith("No heartbeat for 90 s"), run["state"]
+    last_heartbeat = datetime.fromisoformat(api.heartbeats(run_id)[-1]["occurred"].replace("Z", "+00:00"))
+    crashed = datetime.fromisoformat(run["state"]["timestamp"].replace("Z", "+00:00"))
+    assert (crashed - last_heartbeat).total_seconds() >= 90, "not before the window is over"
 
 
 def test_the_ui_shows_the_run_config_form(deployed, tmp):
