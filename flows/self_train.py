@@ -34,10 +34,12 @@ StageName = Literal["ingest", "chunk", "questions", "answers", "score", "curate"
 
 
 def run_task(task: Task, plan: StagePlan, cfg: RunConfig) -> ArtifactRef:
-    """Run a stage task; refresh Prefect's cache when the artifact is missing or corrupt, so it recomputes."""
+    """Run a stage task; refresh Prefect's cache when the artifact is missing or corrupt, so it recomputes; retry it
+    after a transient failure as `cfg.retries` says (tasks/retries.py decides what is transient)."""
     store = ArtifactStore(cfg.artifact_root)
     intact = store.is_complete(plan.stage, plan.key) and not store.verify(plan.stage, plan.key)
-    return task.with_options(refresh_cache=not intact)(plan=plan, cfg=cfg)
+    retries = {"retries": cfg.retries.count, "retry_delay_seconds": cfg.retries.delay_s}
+    return task.with_options(refresh_cache=not intact, **retries)(plan=plan, cfg=cfg)
 
 
 def record_no_model(reason: str) -> None:

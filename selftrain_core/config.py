@@ -22,6 +22,7 @@ from selftrain_core.config_backends import (
 from selftrain_core.config_base import RUNTIME, StrictModel, adapter_folder
 from selftrain_core.config_detection import CurateConfig, ScoreConfig, check_nli_model
 from selftrain_core.config_evaluation import EvaluateConfig
+from selftrain_core.config_retries import RetriesConfig
 from selftrain_core.config_rounds import RoundsConfig
 from selftrain_core.config_training import TrainConfig
 from selftrain_core.errors import ModelNotFoundError
@@ -289,6 +290,7 @@ class RunConfig(StrictModel):
     curate: CurateConfig = Field(default_factory=CurateConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    retries: RetriesConfig = Field(default_factory=RetriesConfig, description="Stage retries after transient failures.")
 
     @model_validator(mode="after")
     def _nli_for_evaluation(self) -> RunConfig:

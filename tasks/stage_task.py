@@ -24,6 +24,7 @@ from selftrain_core.config import RunConfig
 from selftrain_core.hashing import stable_hash
 from selftrain_core.stages.base import RunInfo, StagePlan
 from selftrain_core.store import ArtifactRef, ArtifactStore
+from tasks.retries import retry_transient
 
 StageRun = Callable[..., ArtifactRef]  # selftrain_core.stages.<stage>.run
 
@@ -39,6 +40,7 @@ def artifact_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> s
 
 
 STAGE_TASK_OPTIONS: dict[str, Any] = {
+    "retry_condition_fn": retry_transient,  # a server that stayed down, never a user's mistake (counts: cfg.retries)
     "cache_key_fn": artifact_cache_key,
     "persist_result": True,
     "result_serializer": "json",  # no pickle anywhere: the result is a small ArtifactRef
