@@ -25,6 +25,8 @@ def _env(tmp_path: Path) -> dict[str, str]:
     env.update(
         PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false", PYTHONUNBUFFERED="1"
     )
+    # the CLI's ephemeral server starts in ~10 s, far longer on a loaded 2-core machine (the default waits 20 s)
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     return env
 
 
@@ -107,6 +109,7 @@ def test_a_server_that_stays_down_exits_3_with_a_one_line_message(tiny_lm, tiny_
             str(config),
             "answers.backend=openai",
             f"answers.server={{base_url: 'http://127.0.0.1:{port}/v1', model: tiny, max_retries: 1}}",
+            "retries={count: 1, delay_s: [0]}",  # Prefect retries the stage once, then gives up
         ],
         env=_env(tmp_path),
         capture_output=True,
@@ -114,5 +117,6 @@ def test_a_server_that_stays_down_exits_3_with_a_one_line_message(tiny_lm, tiny_
         timeout=300,
     )
     assert result.returncode == 3, result.stderr[-3000:]
+    assert "Retry 1/1" in result.stdout + result.stderr, "a server that stayed down is retried before giving up"
     assert f"127.0.0.1:{port}" in result.stderr and "run the same command again to resume" in result.stderr
     assert "Traceback" not in result.stderr.split("error:")[-1]
