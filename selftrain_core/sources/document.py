@@ -17,6 +17,14 @@ def identity_question(title: str, category: str | None = None) -> str:
     return f"Who was {title}?" if (category or "").lower() == "people" else f"What is {title}?"
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def make_document(
     source: str,
     native_id: str,
@@ -39,6 +47,18 @@ def make_document(
             raise SourceError(f"document {native_id!r} from {source}: the {name} must be a string, got {value!r}")
     gold_answer = (gold_answer or "").strip() or None
     title = str(title or native_id)
+    category = None if category is None else str(category)
+    for name, value in (
+        ("text", text),
+        ("title", title),
+        ("gold answer", gold_answer),
+        ("gold question", gold_question),
+    ):
+        if isinstance(value, str) and not _encodable(value):
+            raise SourceError(
+                f"document {native_id!r} from {source}: the {name} holds a lone surrogate (an escape like \\ud800 "
+                "that is half of a character), which is not text: fix the source's encoding"
+            )
     if gold_answer is not None:
         gold_question = (gold_question or "").strip() or identity_question(title, category)
     return {
@@ -47,7 +67,7 @@ def make_document(
         "source_revision": revision,
         "native_id": str(native_id),
         "title": title,
-        "category": None if category is None else str(category),
+        "category": category,
         "text": text.strip(),
         "gold_question": gold_question if gold_answer is not None else None,
         "gold_answer": gold_answer,
