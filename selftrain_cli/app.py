@@ -1,4 +1,7 @@
-"""`selftrain`: run the self-training flow (whole or up to one stage), inspect artifacts, walk lineage."""
+"""`selftrain`: run the self-training flow (whole or up to one stage), inspect artifacts, walk lineage.
+
+Exit codes: 0 done; 2 a mistake in input or config (the message names it);
+3 a server stayed down (finished work is kept: run the same command again)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,25 @@ from selftrain_core.errors import SelftrainError
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"selftrain {version('selftrain')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Global options."""
+
+
 artifacts_app = typer.Typer(no_args_is_help=True, help="List and inspect artifacts.")
 app.add_typer(artifacts_app, name="artifacts")
 
@@ -123,12 +145,22 @@ def lineage(row_id: str, config: ConfigOption = None, root: RootOption = None) -
 
 
 @artifacts_app.command("list")
-def artifacts_list(stage: str | None = None, config: ConfigOption = None, root: RootOption = None) -> None:
+def artifacts_list(
+    stage: str | None = None,
+    config: ConfigOption = None,
+    root: RootOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per artifact (its manifest), a list.")
+    ] = False,
+) -> None:
     """List complete artifacts, newest first."""
     from selftrain_cli.render import artifacts_table, console
     from selftrain_core.store import ArtifactStore
 
     store = ArtifactStore(root or load_run_config(config).artifact_root)
+    if as_json:
+        typer.echo(json.dumps(store.list(stage), indent=2))
+        return
     console.print(artifacts_table(store.list(stage)))
 
 

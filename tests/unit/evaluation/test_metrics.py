@@ -37,3 +37,20 @@ def test_auroc_matches_pairwise_counting_with_ties_and_its_interval_contains_it(
     value, low, high = bootstrap_auroc(scores, labels, 200, 0.9, 0)
     assert value == pytest.approx(expected) and low <= value <= high
     assert math.isnan(auroc([0.1, 0.2], [True, True]))
+
+
+def test_auroc_equals_scikit_learns_on_random_scores_with_many_ties():
+    """The hand-written AUROC (no sklearn dependency at run time) is sklearn's roc_auc_score, ties included."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from selftrain_core.evaluation.metrics import auroc
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(rng.integers(2, 60))
+        scores = rng.integers(0, 5, size=n) / 4  # five values: ties everywhere
+        labels = rng.random(n) < 0.4
+        if labels.all() or not labels.any():
+            continue
+        assert auroc(scores, labels) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
