@@ -75,6 +75,21 @@ class TrainConfig(StrictModel):
     threads: int | None = Field(
         None, gt=0, description="torch CPU threads while training (default: all cores).", json_schema_extra=RUNTIME
     )
+    report_to: list[Literal["tensorboard", "trackio", "wandb", "mlflow"]] = Field(
+        default_factory=list,
+        description="Training trackers (TRL's report_to). tensorboard and trackio: `pip install 'selftrain[tracking]'`"
+        "; wandb and mlflow when installed. Empty: none (the losses are always in the train artifact's log table).",
+        json_schema_extra=RUNTIME,
+    )
+    logging_dir: str = Field(
+        "runs",
+        description="TensorBoard logs go to <logging_dir>/<run_name>/<sft|dpo> (trackio: project 'selftrain', "
+        "stored under TRACKIO_DIR).",
+        json_schema_extra=RUNTIME,
+    )
+    run_name: str | None = Field(
+        None, description="The trackers' run name (default: train-<artifact key>).", json_schema_extra=RUNTIME
+    )
 
     @field_validator("init_adapter")
     @classmethod

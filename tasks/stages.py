@@ -43,7 +43,7 @@ def curate_task(plan: StagePlan, cfg: RunConfig) -> ArtifactRef:
 
 @task(name="train", **STAGE_TASK_OPTIONS)
 def train_task(plan: StagePlan, cfg: RunConfig) -> ArtifactRef:
-    return run_stage(train.run, plan, cfg)
+    return run_stage(train.run, plan, cfg, progress=True)
 
 
 @task(name="evaluate", **STAGE_TASK_OPTIONS)

@@ -31,6 +31,24 @@ def check_device(device: str) -> None:
         )
 
 
+# what each tracker needs importable, and how to get it
+TRACKERS = {
+    "tensorboard": ("tensorboard", "pip install 'selftrain[tracking]'"),
+    "trackio": ("trackio", "pip install 'selftrain[tracking]'"),
+    "wandb": ("wandb", "pip install wandb"),
+    "mlflow": ("mlflow", "pip install mlflow"),
+}
+
+
+def check_trackers(report_to: list[str]) -> None:
+    import importlib.util
+
+    for tracker in report_to:
+        module, install = TRACKERS[tracker]
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(f"train.report_to={report_to} needs {tracker}, which is not installed: {install}")
+
+
 def check_run_supported(cfg: RunConfig) -> None:
     """Everything the config needs from this machine: the device, the vLLM environment when a stage generates
     through vLLM, what training needs (QLoRA, launchers), then every model, prompt and chat template it names."""
@@ -42,4 +60,5 @@ def check_run_supported(cfg: RunConfig) -> None:
 
         vllm_python()  # a ConfigError naming `make vllm-env` when there is none
     check_training_supported(cfg.train, cfg.model.device)
+    check_trackers(cfg.train.report_to)
     check_names_resolve(cfg)

@@ -24,6 +24,7 @@ from selftrain_core.errors import StageInputError
 from selftrain_core.models.resolve import folder_fingerprint, resolve_model
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.model_card import write_model_card
+from selftrain_core.stages.progress import Report, progress_bar
 from selftrain_core.store import ArtifactRef, ArtifactStore
 from selftrain_core.training.checkpoint import CHECKPOINT_DIRS, checkpoint_kind
 from selftrain_core.training.data import preference_rows, sft_rows
@@ -109,14 +110,24 @@ def run(
     store: ArtifactStore,
     run_info: RunInfo,
     log: Callable[[str], None] = print,
+    progress: Report | None = None,
 ) -> ArtifactRef:
     def compute(writer):
+        from selftrain_core.training.progress import TrainingProgress  # transformers: imported only to train
+
         curated = plan.parent("curate")
         preference, sft, drops = training_data(cfg, store, curated)
         hw = training_hardware(cfg.train, cfg.model.device)
         kind = checkpoint_kind(cfg.train.finetune)
-        with tempfile.TemporaryDirectory(prefix="selftrain-train-") as tmp:
-            out = train(cfg, preference, sft, Path(tmp), log=log)
+        named = cfg.model_copy(
+            update={"train": cfg.train.model_copy(update={"run_name": cfg.train.run_name or f"train-{plan.key}"})}
+        )
+        phases = 2 if cfg.train.method == "sft-then-dpo" else 1
+        with (
+            tempfile.TemporaryDirectory(prefix="selftrain-train-") as tmp,
+            progress_bar(100, "train", "%", progress) as advance,
+        ):
+            out = train(named, preference, sft, Path(tmp), [TrainingProgress(phases, advance, log)], log=log)
             history = out.history
             final, timing = final_metrics(history)
             counts = {"pairs": len(preference), "sft_rows": len(sft)}

@@ -51,11 +51,11 @@ def check_training_supported(train: TrainConfig, device: str = "auto") -> None:
                 f"train.finetune=qlora needs a CUDA GPU (the device here is {device!r}); use finetune=lora on CPU"
             )
         if importlib.util.find_spec("bitsandbytes") is None:
-            raise ConfigError("train.finetune=qlora needs bitsandbytes: pip install 'selftrain[gpu]' or bitsandbytes")
+            raise ConfigError("train.finetune=qlora needs bitsandbytes: pip install 'selftrain[qlora]'")
     if train.num_processes > 1 or train.launcher == "accelerate":
         if importlib.util.find_spec("accelerate") is None:
             raise ConfigError("train.num_processes > 1 needs accelerate installed")
         if train.distributed.startswith("deepspeed") and importlib.util.find_spec("deepspeed") is None:
             raise ConfigError(
-                f"train.distributed={train.distributed} needs deepspeed installed (pip install deepspeed)"
+                f"train.distributed={train.distributed} needs deepspeed installed: pip install 'selftrain[deepspeed]'"
             )

@@ -8,12 +8,18 @@ starts, through log-probs precomputed before the first step.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from selftrain_core.config import RunConfig
 from selftrain_core.training.hardware import TrainingHardware
 from selftrain_core.training.model import TrainableModel
+
+TENSORBOARD_ENV = "TENSORBOARD_LOGGING_DIR"
 
 
 @dataclass
@@ -37,7 +43,10 @@ def common_args(cfg: RunConfig, hw: TrainingHardware, output_dir: str) -> dict[s
         "use_cpu": not hw.on_gpu,
         "logging_steps": 1,
         "save_strategy": "no",
-        "report_to": [],
+        "report_to": list(t.report_to),
+        "project": "selftrain",  # trackio's project
+        "run_name": t.run_name,
+        "trackio_static_space_id": False,  # trackio logs locally: never a Space on the Hub
         "seed": cfg.seed,
         "data_seed": cfg.seed,
         "lr_scheduler_type": "constant",
@@ -74,18 +83,43 @@ def sft_args(cfg: RunConfig, hw: TrainingHardware, output_dir: str):
     )
 
 
-def fit(trainer_class, args, trainable: TrainableModel, rows, phase: str, callbacks=None) -> TrainResult:
+def tensorboard_path(cfg: RunConfig, phase: str) -> Path:
+    """<logging_dir>/<run_name>/<phase>: SFT and DPO of sft-then-dpo are two runs side by side."""
+    return Path(cfg.train.logging_dir) / (cfg.train.run_name or "train") / phase
+
+
+@contextmanager
+def tensorboard_dir(cfg: RunConfig, phase: str) -> Iterator[None]:
+    """transformers' TensorBoard callback writes where TENSORBOARD_LOGGING_DIR says, read when the trainer is built."""
+    if "tensorboard" not in cfg.train.report_to:
+        yield
+        return
+    before = os.environ.get(TENSORBOARD_ENV)
+    os.environ[TENSORBOARD_ENV] = str(tensorboard_path(cfg, phase))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(TENSORBOARD_ENV, None)
+        else:
+            os.environ[TENSORBOARD_ENV] = before
+
+
+def fit(
+    cfg: RunConfig, trainer_class, args, trainable: TrainableModel, rows, phase: str, callbacks=None
+) -> TrainResult:
     """Train `trainable` on `rows` with a TRL trainer; the logged history is tagged with the phase."""
     from datasets import Dataset
 
-    trainer = trainer_class(
-        model=trainable.model,
-        args=args,
-        train_dataset=Dataset.from_list(rows),
-        processing_class=trainable.tokenizer,
-        peft_config=trainable.peft_config,
-        callbacks=callbacks,
-    )
+    with tensorboard_dir(cfg, phase):
+        trainer = trainer_class(
+            model=trainable.model,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=trainable.tokenizer,
+            peft_config=trainable.peft_config,
+            callbacks=callbacks,
+        )
     trainer.train()
     history = [{**entry, "phase": phase} for entry in trainer.state.log_history]
     return TrainResult(trainer.model, trainable.tokenizer, trainer, history)
@@ -94,13 +128,13 @@ def fit(trainer_class, args, trainable: TrainableModel, rows, phase: str, callba
 def run_sft(cfg, hw, trainable: TrainableModel, rows, output_dir: str, callbacks=None) -> TrainResult:
     from trl import SFTTrainer
 
-    return fit(SFTTrainer, sft_args(cfg, hw, output_dir), trainable, rows, "sft", callbacks)
+    return fit(cfg, SFTTrainer, sft_args(cfg, hw, output_dir), trainable, rows, "sft", callbacks)
 
 
 def run_dpo(cfg, hw, trainable: TrainableModel, rows, output_dir: str, callbacks=None) -> TrainResult:
     from trl import DPOTrainer
 
-    result = fit(DPOTrainer, dpo_args(cfg, hw, output_dir), trainable, rows, "dpo", callbacks)
+    result = fit(cfg, DPOTrainer, dpo_args(cfg, hw, output_dir), trainable, rows, "dpo", callbacks)
     if "ref" in getattr(result.model, "peft_config", {}):
         result.model.delete_adapter("ref")  # the frozen reference copy is not part of the result
     return result

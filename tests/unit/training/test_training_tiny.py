@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pyarrow as pa
@@ -11,6 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 from selftrain_core.config_loading import build_run_config
 from selftrain_core.errors import ConfigError, StageInputError
+from selftrain_core.runs.preflight import check_run_supported
 from selftrain_core.stages import train
 from selftrain_core.stages.base import RunInfo, make_plan
 from selftrain_core.store import ArtifactStore, ArtifactWriter
@@ -188,3 +190,38 @@ def test_bad_training_settings_fail_before_any_work(config, tmp_path):
     with pytest.raises(ConfigError, match="qlora needs a CUDA GPU"):
         cfg = config(finetune="qlora")
         train.plan(cfg, write_curated(ArtifactStore(cfg.artifact_root), PAIRS, SFT))
+
+
+# --- trackers and progress: report_to=[tensorboard] writes each phase's losses where logging_dir says, named by the
+# artifact key; the stage's progress goes 0 -> 100 over both phases; a tracker not installed is refused up front
+
+
+def scalars(folder) -> dict[str, list[float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return {tag: [e.value for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def test_tensorboard_gets_each_phases_losses_and_progress_reaches_100(config, tmp_path):
+    cfg = config(method="sft-then-dpo", report_to=["tensorboard"], logging_dir=str(tmp_path / "runs"))
+    store = ArtifactStore(cfg.artifact_root)
+    plan = train.plan(cfg, write_curated(store, PAIRS, SFT))
+    reported, lines = [], []
+    train.run(cfg, plan, store, RunInfo(), lines.append, reported.append)
+
+    run = tmp_path / "runs" / f"train-{plan.key}"
+    assert sorted(p.name for p in run.iterdir()) == ["dpo", "sft"]
+    dpo, sft = scalars(run / "dpo"), scalars(run / "sft")
+    assert len(dpo["train/loss"]) == len(PAIRS) // 2, "one DPO loss per step (6 pairs, batch 2)"
+    assert "train/rewards/margins" in dpo and len(sft["train/loss"]) == len(SFT) // 2
+    assert reported == sorted(reported) and reported[-1] == pytest.approx(100.0) and reported[0] < 50.0
+    assert any("train: step 3/3, loss" in line and "reward margin" in line for line in lines)
+
+
+def test_a_tracker_that_is_not_installed_is_refused_before_any_work(config, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "trackio" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"train\.report_to.*trackio.*selftrain\[tracking\]"):
+        check_run_supported(config(report_to=["trackio"]))
