@@ -100,7 +100,7 @@ class WikiVitalSource(StrictModel):
         ],
         description="Wikipedia vital-article categories to draw documents from.",
     )
-    documents_per_category: int = Field(12, gt=0, description="Documents drawn (reproducibly) per category.")
+    documents_per_category: int = Field(5, gt=0, description="Documents drawn (reproducibly) per category.")
     min_chars: int = Field(200, ge=0, description="Skip summaries shorter than this (too little to ask about).")
 
 

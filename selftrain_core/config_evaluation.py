@@ -88,7 +88,7 @@ class EvaluateConfig(StrictModel):
         "gold_held_out (each document's gold question, graded by its gold answer: no model involved).",
     )
     max_questions_per_set: int | None = Field(
-        20, ge=1, description="Evaluate at most this many questions per set (a seeded choice). Empty: all."
+        12, ge=1, description="Evaluate at most this many questions per set (a seeded choice). Empty: all."
     )
     documents: Literal["all", "select", "report"] = Field(
         "all",
