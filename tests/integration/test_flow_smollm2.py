@@ -1,6 +1,7 @@
 """The self-train flow under prefect_test_harness with the real offline SmolLM2, on a handful of documents."""
 
 import shutil
+import time
 
 import httpx
 import pytest
@@ -50,14 +51,21 @@ def small_config(root):
     )
 
 
-def task_states(flow_run_id) -> dict[str, str]:
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-            sort=TaskRunSort.EXPECTED_START_TIME_ASC,
-            limit=100,
-        )
-    return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}
+def task_states(flow_run_id, settle_s: float = 30.0) -> dict[str, str]:
+    """Each task's final state. The server records task states from events, a moment after the flow returns on a
+    loaded machine: wait until none is still Pending or Running."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        with get_client(sync_client=True) as client:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                sort=TaskRunSort.EXPECTED_START_TIME_ASC,
+                limit=100,
+            )
+        states = {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}
+        if not {"Pending", "Running"} & set(states.values()) or time.monotonic() > deadline:
+            return states
+        time.sleep(0.5)
 
 
 def artifact_keys(flow_run_id) -> set[str]:

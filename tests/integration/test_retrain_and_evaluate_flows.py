@@ -81,7 +81,7 @@ def test_retrain_runs_once_then_only_when_documents_were_added_or_the_config_cha
     assert retrain(config=stricter) == {"ingest": third["ingest"]}
 
 
-def test_evaluate_a_checkpoint_by_key_and_refuse_a_missing_one_before_any_work(harness, setup, tiny_embedder):
+def test_evaluate_a_checkpoint_by_key_and_refuse_a_missing_one_before_any_work(harness, setup, tmp_path_factory):
     cfg, _ = setup
     store = ArtifactStore(cfg.artifact_root)
     train_key = store.list("train")[0]["key"]
@@ -95,7 +95,11 @@ def test_evaluate_a_checkpoint_by_key_and_refuse_a_missing_one_before_any_work(h
         evaluate_checkpoint(train_key="0123456789abcdef", config=cfg)
     with pytest.raises(ConfigError, match="train_key 'latest' is not an artifact key"):
         evaluate_checkpoint(train_key="latest", config=cfg)
-    other_base = cfg.model_copy(update={"model": cfg.model.model_copy(update={"name": str(tiny_embedder)})})
+    other = tmp_path_factory.mktemp("other-base") / "lm"  # a chat model that is not the checkpoint's base
+    shutil.copytree(cfg.model.name, other)
+    weights = other / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + bytes([weights.read_bytes()[-1] ^ 1]))
+    other_base = cfg.model_copy(update={"model": cfg.model.model_copy(update={"name": str(other)})})
     with pytest.raises(ConfigError, match="is not the base model of train/"):
         evaluate_checkpoint(train_key=train_key, config=other_base)
     assert {stage: keys(store, stage) for stage in before} == before, "nothing written"
