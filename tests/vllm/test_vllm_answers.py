@@ -8,6 +8,7 @@ from selftrain_core.config_loading import build_run_config
 from selftrain_core.stages import answers
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
+from tests.judge_rows import answer_rows
 from tests.pipeline import run_pipeline
 
 pytestmark = pytest.mark.integration
@@ -53,19 +54,7 @@ def test_questions_and_the_judge_through_vllm(
     rows = store.read_rows(refs["questions"]) + store.read_rows(refs["questions"], "rejected")
     assert rows and all(r["generator"].startswith("vllm:") for r in rows)
 
-    judged = [
-        {
-            "set": "held_out",
-            "question_id": q,
-            "model": m,
-            "question": "Who?",
-            "reference": "Paris.",
-            "gold_answer": None,
-            "answer": f"{m} {q}",
-        }
-        for q in ("q1", "q2")
-        for m in ("base", "trained")
-    ]
+    judged = answer_rows()
     judge = {"backend": "vllm", "max_new_tokens": 4}
     cfg = build_run_config({**data, "evaluate": {**data["evaluate"], "judge": judge}})
     monkeypatch.setenv("SELFTRAIN_CACHE", str(tmp_path / "cache"))

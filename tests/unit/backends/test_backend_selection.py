@@ -10,6 +10,7 @@ from selftrain_core.errors import ConfigError
 from selftrain_core.stages import answers, evaluate, questions
 from selftrain_core.store import ArtifactRef
 from tests.conftest import tiny_config_data
+from tests.judge_rows import answer_rows
 
 QUESTIONS, CHUNKS = (
     ArtifactRef(stage="questions", key="q" * 20, uri="x"),
@@ -121,19 +122,7 @@ def test_served_answers_cannot_apply_a_local_adapter(data, tmp_path):
 def test_judge_through_a_server_records_its_usage(data):
     from tests.openai_server import FakeEngine, ThreadedServer, create_app
 
-    rows = [
-        {
-            "set": "held_out",
-            "question_id": q,
-            "model": m,
-            "question": "Who?",
-            "reference": "Paris.",
-            "gold_answer": None,
-            "answer": f"{m} {q}",
-        }
-        for q in ("q1", "q2")
-        for m in ("base", "trained")
-    ]
+    rows = answer_rows()
     with ThreadedServer(create_app(FakeEngine(), "judge")) as server:
         judge = {"backend": "openai", "server": {"base_url": server.url, "model": "judge"}}
         cfg = build_run_config({**data, "evaluate": {**data["evaluate"], "judge": judge}})
