@@ -39,7 +39,7 @@ def timed(fn):
 
 
 def build_config(root: Path, documents: int, k: int, tokens: int):
-    from selftrain_core.config_loading import build_run_config, read_config_source
+    from selftrain_core.config.loading import build_run_config, read_config_source
 
     data = read_config_source("offline-cpu")
     data.update(artifact_root=str(root))
@@ -52,8 +52,10 @@ def build_config(root: Path, documents: int, k: int, tokens: int):
 
 
 def upstream(cfg):
-    from selftrain_core.stages import chunk, ingest, questions
     from selftrain_core.stages.base import RunInfo
+    from selftrain_core.stages.chunk import stage as chunk
+    from selftrain_core.stages.ingest import stage as ingest
+    from selftrain_core.stages.questions import stage as questions
     from selftrain_core.store import ArtifactStore
 
     store, refs, quiet = ArtifactStore(cfg.artifact_root), {}, lambda _: None
@@ -65,7 +67,7 @@ def upstream(cfg):
 
 def stage_requests(cfg, store, refs):
     """(questions, the requests the answers stage sends for them), in the stage's order."""
-    from selftrain_core.stages import answers
+    from selftrain_core.stages.answers import stage as answers
 
     rows = sorted(store.read_rows(refs["questions"]), key=lambda q: q["question_id"])
     passages = {c["chunk_id"]: c["text"] for c in store.read_rows(refs["chunk"])}
@@ -107,7 +109,7 @@ def stage_vs_raw(cfg, store, refs, raw, repeats: int = 2) -> dict[str, float]:
     """Best-of times (the machine is shared: the least disturbed run is the truest): `raw(requests)` repeats + 1
     times, interleaved with `repeats` stage runs, each stage run on a deleted artifact (never a cache hit); and the
     stage runs' total time over the time spent inside their backend."""
-    from selftrain_core.stages import answers
+    from selftrain_core.stages.answers import stage as answers
     from selftrain_core.stages.base import RunInfo
 
     rows, requests = stage_requests(cfg, store, refs)
@@ -134,7 +136,7 @@ def vllm_rows(cfg, store, refs, k: int) -> list[str]:
     from selftrain_core.errors import ConfigError
     from selftrain_core.hashing import derive_seed
     from selftrain_core.models.resolve import resolve_model
-    from selftrain_core.stages import answers
+    from selftrain_core.stages.answers import stage as answers
 
     try:
         vllm_python()
@@ -201,9 +203,9 @@ def hf_rows(cfg, store, refs, k: int) -> list[str]:
 
 
 def openai_rows(cfg, store, refs, k: int) -> list[str]:
+    from selftrain_core.backends.config import OpenAIServerConfig
     from selftrain_core.backends.openai_compat import OpenAICompatBackend
-    from selftrain_core.config_backends import OpenAIServerConfig
-    from selftrain_core.stages import answers
+    from selftrain_core.stages.answers import stage as answers
     from tests.openai_server import free_port, start_process
 
     port = free_port()

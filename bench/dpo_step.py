@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 def make_pairs(n: int, seed: int = 0) -> list[dict]:
     from selftrain_core.prompts import load_prompt
-    from selftrain_core.sources.wiki_vital import data_file
+    from selftrain_core.stages.ingest.sources.wiki_vital import data_file
 
     items = [v for v in json.loads(data_file().read_text()).values() if len(v.get("extract", "")) > 200]
     random.Random(seed).shuffle(items)
@@ -64,9 +64,9 @@ def dpo_trainer(pairs, batch: int, precompute: bool, trl_defaults: bool = False)
     from trl import DPOTrainer
 
     from selftrain_core.config import RunConfig
-    from selftrain_core.training.hardware import training_hardware
-    from selftrain_core.training.model import load_trainable
-    from selftrain_core.training.trainers import dpo_args
+    from selftrain_core.stages.train.hardware import training_hardware
+    from selftrain_core.stages.train.model import load_trainable
+    from selftrain_core.stages.train.trainers import dpo_args
 
     train = {"batch_size": batch, "num_epochs": 1, "precompute_ref_log_probs": precompute}
     cfg = RunConfig.model_validate({"train": train, "model": {"device": "cpu"}})

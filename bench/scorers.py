@@ -16,7 +16,7 @@ description), spread round-robin over the categories in the corpus's reproducibl
 each document's identity question ("What is X?", "Who was X?") with the policy exactly as the answers stage does
 (the same requests, prompts, sampling settings and seeds; the K with-document samples, which S_K never reads, are
 not drawn). The rows go through the same scoring as an artifact's. Each scorer is then measured twice on the same
-samples: against the gold label (a sample is wrong when its gold grade, selftrain_core/evaluation/gold.py, is
+samples: against the gold label (a sample is wrong when its gold grade, selftrain_core/stages/evaluate/gold.py, is
 below 0.5) and against the reference label above; the report also says how often the grounded reference itself
 is gold-correct.
 
@@ -48,17 +48,18 @@ import numpy as np
 
 from selftrain_core.backends.base import ChatResult
 from selftrain_core.backends.loading import open_backend, stage_model
-from selftrain_core.config import RunConfig, WikiVitalSource
-from selftrain_core.config_loading import load_run_config
-from selftrain_core.curation.calibration import WRONG_F1, sample_wrong
-from selftrain_core.evaluation.gold import content_words, gold_grade
-from selftrain_core.evaluation.metrics import auroc
+from selftrain_core.config import RunConfig
+from selftrain_core.config.loading import load_run_config
 from selftrain_core.models.resolve import resolve_model
 from selftrain_core.scorers import scorer_class
 from selftrain_core.scorers.text import split_sentences
-from selftrain_core.sources import wiki_vital
-from selftrain_core.stages.answers import answer_row, question_requests
-from selftrain_core.stages.score import open_models, score_inputs
+from selftrain_core.stages.answers.stage import answer_row, question_requests
+from selftrain_core.stages.curate.calibration import WRONG_F1, sample_wrong
+from selftrain_core.stages.evaluate.gold import content_words, gold_grade
+from selftrain_core.stages.evaluate.metrics import auroc
+from selftrain_core.stages.ingest.config import WikiVitalSource
+from selftrain_core.stages.ingest.sources import wiki_vital
+from selftrain_core.stages.score.stage import open_models, score_inputs
 from selftrain_core.store import ArtifactStore
 
 VARIANTS = [  # (row name, score settings)
@@ -325,7 +326,7 @@ def gold_report(args, cfg: RunConfig) -> list[str]:
         f"samples ({a.without_document_prompt}; temperature {a.temperature}, top-p {a.top_p}, "
         f"{a.max_new_tokens} new tokens, seeds from the question id), {sample_seconds:.1f} s per question to sample. "
         "The gold answer is the article's one-line description; an answer is gold-correct when it holds at least "
-        f"half of its content words (selftrain_core/evaluation/gold.py). {setup_line(args, len(gw))}",
+        f"half of its content words (selftrain_core/stages/evaluate/gold.py). {setup_line(args, len(gw))}",
         "",
         f"- The grounded reference is gold-correct for {reference_right.sum()} of {len(answers)} questions "
         f"({100 * reference_right.mean():.0f}%): that is how often the reference label stands on a right answer.",

@@ -8,7 +8,7 @@ from flows.self_train import run_task
 from selftrain_core.config import RunConfig
 from selftrain_core.runs.evaluation_inputs import evaluation_inputs
 from selftrain_core.runs.preflight import check_run_supported
-from selftrain_core.stages import evaluate
+from selftrain_core.stages.evaluate import stage as evaluate
 from selftrain_core.store import ArtifactRef
 from tasks.stages import evaluate_task
 

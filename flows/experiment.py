@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.self_train import run_round, run_task
 from selftrain_core.config import RunConfig
-from selftrain_core.config_loading import load_run_config
+from selftrain_core.config.loading import load_run_config
 from selftrain_core.errors import StageInputError
 from selftrain_core.runs.experiment import (
     ablation_configs,
@@ -24,7 +24,9 @@ from selftrain_core.runs.experiment import (
     with_settings,
 )
 from selftrain_core.runs.preflight import check_run_supported
-from selftrain_core.stages import curate, evaluate, train
+from selftrain_core.stages.curate import stage as curate
+from selftrain_core.stages.evaluate import stage as evaluate
+from selftrain_core.stages.train import stage as train
 from selftrain_core.store import ArtifactRef, ArtifactStore
 from tasks.stages import curate_task, evaluate_task, train_task
 

@@ -13,7 +13,7 @@ from flows.self_train import run_task, self_train
 from selftrain_core.config import RunConfig
 from selftrain_core.runs.new_documents import document_changes, last_trained_ingest
 from selftrain_core.runs.preflight import check_run_supported
-from selftrain_core.stages import ingest
+from selftrain_core.stages.ingest import stage as ingest
 from selftrain_core.store import ArtifactRef, ArtifactStore
 from tasks.stages import ingest_task
 

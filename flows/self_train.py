@@ -15,8 +15,15 @@ from prefect.artifacts import create_markdown_artifact
 from selftrain_core.config import STAGES, RunConfig
 from selftrain_core.runs.preflight import check_run_supported
 from selftrain_core.runs.rounds import gate, local_adapter, next_round
-from selftrain_core.stages import answers, chunk, curate, evaluate, ingest, questions, score, train
+from selftrain_core.stages.answers import stage as answers
 from selftrain_core.stages.base import StagePlan
+from selftrain_core.stages.chunk import stage as chunk
+from selftrain_core.stages.curate import stage as curate
+from selftrain_core.stages.evaluate import stage as evaluate
+from selftrain_core.stages.ingest import stage as ingest
+from selftrain_core.stages.questions import stage as questions
+from selftrain_core.stages.score import stage as score
+from selftrain_core.stages.train import stage as train
 from selftrain_core.store import ArtifactRef, ArtifactStore
 from tasks.run_page import publish_run_page
 from tasks.stages import (

@@ -14,7 +14,7 @@ import typer
 import yaml
 
 from selftrain_core.config import STAGES
-from selftrain_core.config_loading import load_run_config
+from selftrain_core.config.loading import load_run_config
 from selftrain_core.errors import SelftrainError
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -210,7 +210,7 @@ def calibrate(
 ) -> None:
     """Sweep the curate thresholds on a score artifact: data size and the scorer's precision at each."""
     from selftrain_cli.render import console, print_calibration
-    from selftrain_core.curation.calibration import sweep
+    from selftrain_core.stages.curate.calibration import sweep
     from selftrain_core.store import ArtifactRef, ArtifactStore
 
     cfg = load_run_config(config, overrides)

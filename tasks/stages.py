@@ -5,8 +5,15 @@ from __future__ import annotations
 from prefect import task
 
 from selftrain_core.config import RunConfig
-from selftrain_core.stages import answers, chunk, curate, evaluate, ingest, questions, score, train
+from selftrain_core.stages.answers import stage as answers
 from selftrain_core.stages.base import StagePlan
+from selftrain_core.stages.chunk import stage as chunk
+from selftrain_core.stages.curate import stage as curate
+from selftrain_core.stages.evaluate import stage as evaluate
+from selftrain_core.stages.ingest import stage as ingest
+from selftrain_core.stages.questions import stage as questions
+from selftrain_core.stages.score import stage as score
+from selftrain_core.stages.train import stage as train
 from selftrain_core.store import ArtifactRef
 from tasks.stage_task import STAGE_TASK_OPTIONS, run_stage
 

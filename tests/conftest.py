@@ -111,6 +111,6 @@ def tiny_config_data(tiny_lm: Path, tiny_embedder: Path, corpus: Path, root: Pat
 
 @pytest.fixture
 def tiny_config(tiny_lm, tiny_embedder, corpus_file, tmp_path):
-    from selftrain_core.config_loading import build_run_config
+    from selftrain_core.config.loading import build_run_config
 
     return build_run_config(tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from selftrain_core.config_backends import OpenAIServerConfig
+from selftrain_core.backends.config import OpenAIServerConfig
 from selftrain_core.errors import ConfigError
 
 _secret_reader: Callable[[str], str] | None = None

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from selftrain_core.backends.base import Backend
+from selftrain_core.backends.config import OpenAIServerConfig, VLLMEngineConfig
 from selftrain_core.backends.served import ServedModel, served_model
-from selftrain_core.config_backends import OpenAIServerConfig, VLLMEngineConfig
 from selftrain_core.errors import ConfigError
 from selftrain_core.models.resolve import ResolvedModel, resolve_model
 

@@ -35,6 +35,7 @@ import openai
 
 from selftrain_core.backends.api_keys import api_key, key_source
 from selftrain_core.backends.base import ChatRequest, ChatResult, Completion
+from selftrain_core.backends.config import OpenAIServerConfig
 from selftrain_core.backends.errors import (
     EmptyResponseError,
     PromptTooLongError,
@@ -45,7 +46,6 @@ from selftrain_core.backends.errors import (
 )
 from selftrain_core.backends.served import served_model
 from selftrain_core.backends.usage import Usage
-from selftrain_core.config_backends import OpenAIServerConfig
 from selftrain_core.hashing import derive_seed
 
 log = logging.getLogger(__name__)

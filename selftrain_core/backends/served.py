@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from selftrain_core.config_backends import OpenAIServerConfig
+from selftrain_core.backends.config import OpenAIServerConfig
 
 
 def redact_url(url: str) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from selftrain_core.backends.base import ChatResult
-from selftrain_core.config_backends import OpenAIServerConfig
+from selftrain_core.backends.config import OpenAIServerConfig
 
 
 @dataclass

@@ -23,9 +23,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from selftrain_core.backends.base import ChatRequest, ChatResult, Completion
+from selftrain_core.backends.config import VLLMEngineConfig
 from selftrain_core.backends.errors import PromptTooLongError
 from selftrain_core.backends.usage import Usage
-from selftrain_core.config_backends import VLLMEngineConfig
 from selftrain_core.errors import ConfigError, SelftrainError
 
 PYTHON_ENV = "SELFTRAIN_VLLM_PYTHON"

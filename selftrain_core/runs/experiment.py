@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from selftrain_core.config import RunConfig
-from selftrain_core.config_loading import apply_override, build_run_config
+from selftrain_core.config.loading import apply_override, build_run_config
 from selftrain_core.errors import ConfigError
 from selftrain_core.store import ArtifactRef, ArtifactStore
 

@@ -1,7 +1,7 @@
 """Documents added since the last successful run, found through the artifact store (no Prefect database needed).
 
 The last successful run of a configuration is the newest complete evaluate artifact written with the same run
-signature (selftrain_core.config_signature: every result-relevant setting, the source's included), whose lineage
+signature (selftrain_core.config.signature: every result-relevant setting, the source's included), whose lineage
 (evaluate -> chunk -> ingest) is still in the store. A document is new when its id is not in that run's ingest
 artifact or its text changed; a changed model, threshold or method has no last run yet, so it trains.
 """
@@ -9,7 +9,7 @@ artifact or its text changed; a changed model, threshold or method has no last r
 from __future__ import annotations
 
 from selftrain_core.config import RunConfig
-from selftrain_core.config_signature import run_signature
+from selftrain_core.config.signature import run_signature
 from selftrain_core.errors import ArtifactNotFoundError
 from selftrain_core.hashing import stable_hash
 from selftrain_core.runs.lineage_refs import parent_ref

@@ -9,7 +9,7 @@ from __future__ import annotations
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import ConfigError
 from selftrain_core.runs.resolution import check_names_resolve
-from selftrain_core.training.hardware import check_training_supported
+from selftrain_core.stages.train.hardware import check_training_supported
 
 
 def check_device(device: str) -> None:

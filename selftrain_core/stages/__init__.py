@@ -1,1 +1,5 @@
-"""One module per stage: `plan(cfg, *parents) -> StagePlan` (the key, no work) and `run(cfg, plan, ...)`."""
+"""One folder per stage: `stages/<stage>/config.py` (its settings), `stage.py` (`plan(cfg, *parents) -> StagePlan`,
+the key with no work, and `run(cfg, plan, ...)`), and the stage's own domain code beside them. Shared by all stages:
+base.py (execute: cache, lock, compute, manifest last), shards.py (sharded generation with resume), progress.py.
+
+The stage packages' `__init__` files import nothing, so a stage's config can be imported without its stage code."""

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from deployments.automations import NAME as CRASH_SILENT_RUNS
-from selftrain_core.config_loading import build_run_config
+from selftrain_core.config.loading import build_run_config
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
 from tests.e2e.server import PREFECT, REPO, Api, free_port, prefect_env, server_env, start, stop

@@ -10,7 +10,7 @@ from prefect.blocks.system import Secret
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.self_train import self_train
-from selftrain_core.config_loading import build_run_config
+from selftrain_core.config.loading import build_run_config
 from selftrain_core.errors import ConfigError
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data

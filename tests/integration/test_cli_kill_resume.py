@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from selftrain_core.config_loading import build_run_config
+from selftrain_core.config.loading import build_run_config
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
 from tests.pipeline import plan_keys, run_pipeline

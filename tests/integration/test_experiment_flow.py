@@ -7,8 +7,8 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.experiment import experiment
-from selftrain_core.config_loading import build_run_config
-from selftrain_core.evaluation.sets import document_half
+from selftrain_core.config.loading import build_run_config
+from selftrain_core.stages.evaluate.sets import document_half
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
 from tests.pipeline import run_pipeline

@@ -20,7 +20,7 @@ from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
 
 pytestmark = pytest.mark.integration
-RUN = "import sys, yaml; from selftrain_core.config_loading import build_run_config; from tests.pipeline import " \
+RUN = "import sys, yaml; from selftrain_core.config.loading import build_run_config; from tests.pipeline import " \
       "run_pipeline; run_pipeline(build_run_config(yaml.safe_load(open(sys.argv[1]))), log=lambda _: None)"  # fmt: skip
 
 

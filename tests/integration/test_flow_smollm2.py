@@ -16,8 +16,8 @@ from prefect.testing.utilities import prefect_test_harness
 
 from flows.self_train import self_train
 from selftrain_core.config import STAGES
-from selftrain_core.config_loading import load_run_config
-from selftrain_core.stages import train
+from selftrain_core.config.loading import load_run_config
+from selftrain_core.stages.train import stage as train
 from selftrain_core.store import ArtifactStore
 from selftrain_core.store.lineage import walk
 

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 
 from selftrain_core.backends.base import ChatRequest
+from selftrain_core.backends.config import OpenAIServerConfig
 from selftrain_core.backends.errors import (
     EmptyResponseError,
     PromptTooLongError,
@@ -20,10 +21,10 @@ from selftrain_core.backends.errors import (
     ServerUnavailableError,
 )
 from selftrain_core.backends.loading import open_backend
-from selftrain_core.config_backends import OpenAIServerConfig
-from selftrain_core.config_loading import build_run_config
-from selftrain_core.stages import answers, questions
+from selftrain_core.config.loading import build_run_config
+from selftrain_core.stages.answers import stage as answers
 from selftrain_core.stages.base import RunInfo
+from selftrain_core.stages.questions import stage as questions
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
 from tests.openai_server import free_port, start_process

@@ -10,7 +10,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from flows.evaluate import evaluate_checkpoint
 from flows.retrain import retrain
-from selftrain_core.config_loading import build_run_config
+from selftrain_core.config.loading import build_run_config
 from selftrain_core.errors import ArtifactNotFoundError, ConfigError
 from selftrain_core.runs.new_documents import last_trained_ingest
 from selftrain_core.store import ArtifactStore

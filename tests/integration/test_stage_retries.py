@@ -12,7 +12,7 @@ from prefect.testing.utilities import prefect_test_harness
 
 from flows.self_train import self_train
 from selftrain_core.backends.errors import ServedModelNotFoundError, ServerUnavailableError
-from selftrain_core.config_loading import build_run_config
+from selftrain_core.config.loading import build_run_config
 from selftrain_core.errors import ConfigError
 from selftrain_core.store import ArtifactStore
 from tasks.retries import retry_transient

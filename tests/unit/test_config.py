@@ -3,8 +3,8 @@ from importlib import resources
 import pytest
 
 from selftrain_core.config import RunConfig
-from selftrain_core.config_base import result_settings
-from selftrain_core.config_loading import load_run_config, preset_names
+from selftrain_core.config.base import result_settings
+from selftrain_core.config.loading import load_run_config, preset_names
 from selftrain_core.errors import ConfigError
 
 
@@ -144,6 +144,6 @@ def test_runtime_fields_stay_out_of_result_settings():
 
 def test_the_code_defaults_are_the_offline_preset_so_the_ui_form_runs_what_make_run_runs():
     from selftrain_core.config import RunConfig
-    from selftrain_core.config_loading import load_run_config
+    from selftrain_core.config.loading import load_run_config
 
     assert RunConfig() == load_run_config("offline-cpu", [])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from selftrain_core.config import RunConfig
-from selftrain_core.config_loading import build_run_config
+from selftrain_core.config.loading import build_run_config
 from selftrain_core.errors import ConfigError
 from selftrain_core.runs.rounds import gate, local_adapter, next_round
 from selftrain_core.store import ArtifactStore

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from selftrain_core.config_loading import build_run_config
-from selftrain_core.stages import answers
+from selftrain_core.config.loading import build_run_config
+from selftrain_core.stages.answers import stage as answers
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
 from tests.judge_rows import answer_rows
@@ -40,7 +40,7 @@ def test_answers_through_vllm_have_the_hf_schema(
 def test_questions_and_the_judge_through_vllm(
     vllm_python, vllm_tiny_lm, tiny_embedder, corpus_file, tmp_path, monkeypatch
 ):
-    from selftrain_core.stages import evaluate
+    from selftrain_core.stages.evaluate import stage as evaluate
 
     monkeypatch.setenv("SELFTRAIN_VLLM_PYTHON", vllm_python)
     data = tiny_config_data(vllm_tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts")

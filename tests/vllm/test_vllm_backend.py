@@ -76,8 +76,8 @@ def test_seeded_prompts_past_one_steps_token_budget_are_sampled(vllm_backend):
 
 
 def test_a_prompt_past_the_context_window_names_the_request_and_the_setting(vllm_python, vllm_tiny_lm):
+    from selftrain_core.backends.config import VLLMEngineConfig
     from selftrain_core.backends.errors import PromptTooLongError
-    from selftrain_core.config_backends import VLLMEngineConfig
 
     backend = VLLMBackend(str(vllm_tiny_lm), engine=VLLMEngineConfig(max_model_len=64), python=vllm_python)
     fits = ChatRequest("short", QUESTION, 1, 0.0, 1.0, 4, 0)

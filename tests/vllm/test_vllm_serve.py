@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from selftrain_core.backends.errors import ServerUnavailableError
-from selftrain_core.config_loading import build_run_config
-from selftrain_core.stages import answers
+from selftrain_core.config.loading import build_run_config
+from selftrain_core.stages.answers import stage as answers
 from selftrain_core.stages.base import RunInfo
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data

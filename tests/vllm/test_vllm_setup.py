@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from selftrain_core.backends import vllm_engine
-from selftrain_core.config_loading import build_run_config
+from selftrain_core.config.loading import build_run_config
 from selftrain_core.errors import ConfigError
 from tests.conftest import tiny_config_data
 
@@ -28,7 +28,7 @@ def test_a_missing_vllm_environment_names_the_make_target(monkeypatch, tmp_path)
 
 
 def test_backend_vllm_takes_no_server_and_changes_the_answers_key(tiny_lm, tiny_embedder, corpus_file, tmp_path):
-    from selftrain_core.stages import answers
+    from selftrain_core.stages.answers import stage as answers
     from selftrain_core.store import ArtifactRef
 
     data = tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path)

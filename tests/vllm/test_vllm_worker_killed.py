@@ -12,8 +12,8 @@ import psutil
 import pytest
 
 from selftrain_core.backends.vllm_engine import WORKER, VLLMWorkerError
-from selftrain_core.config_loading import build_run_config
-from selftrain_core.stages import answers
+from selftrain_core.config.loading import build_run_config
+from selftrain_core.stages.answers import stage as answers
 from selftrain_core.stages.base import RunInfo
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data

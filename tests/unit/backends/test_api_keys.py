@@ -3,7 +3,7 @@
 import pytest
 
 from selftrain_core.backends import api_keys
-from selftrain_core.config_backends import OpenAIServerConfig
+from selftrain_core.backends.config import OpenAIServerConfig
 from selftrain_core.errors import ConfigError
 
 

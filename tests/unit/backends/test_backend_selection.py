@@ -3,11 +3,13 @@
 import pytest
 from pydantic import ValidationError
 
-from selftrain_core.config_backends import OpenAIServerConfig
-from selftrain_core.config_base import result_settings
-from selftrain_core.config_loading import build_run_config
+from selftrain_core.backends.config import OpenAIServerConfig
+from selftrain_core.config.base import result_settings
+from selftrain_core.config.loading import build_run_config
 from selftrain_core.errors import ConfigError
-from selftrain_core.stages import answers, evaluate, questions
+from selftrain_core.stages.answers import stage as answers
+from selftrain_core.stages.evaluate import stage as evaluate
+from selftrain_core.stages.questions import stage as questions
 from selftrain_core.store import ArtifactRef
 from tests.conftest import tiny_config_data
 from tests.judge_rows import answer_rows
@@ -45,7 +47,8 @@ def test_openai_needs_a_server_and_hf_refuses_one(data):
 
 def test_hf_settings_carry_no_server_fields():
     """Artifacts written before the openai backend existed keep their keys."""
-    from selftrain_core.config import AnswersConfig, QuestionsConfig
+    from selftrain_core.stages.answers.config import AnswersConfig
+    from selftrain_core.stages.questions.config import QuestionsConfig
 
     for section in (AnswersConfig(), QuestionsConfig()):
         assert "server" not in result_settings(section) and "vllm" not in result_settings(section)
@@ -132,7 +135,7 @@ def test_judge_through_a_server_records_its_usage(data):
 
 
 def test_the_evaluation_backend_is_keyed_and_its_engine_sizing_is_not():
-    from selftrain_core.config_evaluation import EvaluateConfig
+    from selftrain_core.stages.evaluate.config import EvaluateConfig
 
     hf, vllm = EvaluateConfig(), EvaluateConfig(backend="vllm", vllm={"max_model_len": 256})
     assert result_settings(hf)["backend"] == "hf" and result_settings(vllm)["backend"] == "vllm"

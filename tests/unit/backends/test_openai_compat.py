@@ -5,6 +5,7 @@ import logging
 import pytest
 
 from selftrain_core.backends.base import ChatRequest
+from selftrain_core.backends.config import OpenAIServerConfig
 from selftrain_core.backends.errors import (
     EmptyResponseError,
     PromptTooLongError,
@@ -18,7 +19,6 @@ from selftrain_core.backends.loading import open_backend
 from selftrain_core.backends.openai_compat import OpenAICompatBackend
 from selftrain_core.backends.served import redact_url, served_model
 from selftrain_core.backends.usage import usage_entry
-from selftrain_core.config_backends import OpenAIServerConfig
 from selftrain_core.errors import SelftrainError
 from selftrain_core.hashing import derive_seed
 from tests.openai_server import FakeEngine, ThreadedServer, create_app, free_port

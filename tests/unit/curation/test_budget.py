@@ -5,9 +5,9 @@ import random
 import pyarrow as pa
 
 from selftrain_core.config import RunConfig
-from selftrain_core.curation.budget import apply_budget, over_budget
-from selftrain_core.stages import curate
 from selftrain_core.stages.base import RunInfo
+from selftrain_core.stages.curate import stage as curate
+from selftrain_core.stages.curate.budget import apply_budget, over_budget
 from selftrain_core.store import ArtifactStore
 from selftrain_core.store.writer import ArtifactWriter
 

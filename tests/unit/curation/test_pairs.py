@@ -6,10 +6,10 @@ import pyarrow as pa
 import pytest
 
 from selftrain_core.config import RunConfig
-from selftrain_core.curation.calibration import sweep
 from selftrain_core.errors import ConfigError
-from selftrain_core.stages import curate
 from selftrain_core.stages.base import RunInfo
+from selftrain_core.stages.curate import stage as curate
+from selftrain_core.stages.curate.calibration import sweep
 from selftrain_core.store import ArtifactStore
 from selftrain_core.store.writer import ArtifactWriter
 

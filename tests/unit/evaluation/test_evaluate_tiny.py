@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from selftrain_core.config_loading import build_run_config
-from selftrain_core.evaluation.judge import PairwiseJudge, parse_verdict
-from selftrain_core.stages import evaluate
+from selftrain_core.config.loading import build_run_config
 from selftrain_core.stages.base import RunInfo
+from selftrain_core.stages.evaluate import stage as evaluate
+from selftrain_core.stages.evaluate.judge import PairwiseJudge, parse_verdict
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
 from tests.pipeline import run_pipeline

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from selftrain_core.evaluation.abstention import is_abstention
-from selftrain_core.evaluation.gold import content_words, gold_grade
-from selftrain_core.evaluation.grounding import claim_words, lexical_support
-from selftrain_core.evaluation.intervals import mean_interval, significant
+from selftrain_core.stages.evaluate.abstention import is_abstention
+from selftrain_core.stages.evaluate.gold import content_words, gold_grade
+from selftrain_core.stages.evaluate.grounding import claim_words, lexical_support
+from selftrain_core.stages.evaluate.intervals import mean_interval, significant
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from selftrain_core.backends.base import ChatResult, Completion
-from selftrain_core.evaluation.judge import Comparison, PairwiseJudge, VerdictCache, judge_statistics, parse_verdict
+from selftrain_core.stages.evaluate.judge import (
+    Comparison,
+    PairwiseJudge,
+    VerdictCache,
+    judge_statistics,
+    parse_verdict,
+)
 
 
 @pytest.mark.parametrize(

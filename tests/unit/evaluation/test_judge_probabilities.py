@@ -9,7 +9,8 @@ import pytest
 from selftrain_core.backends.base import ChatResult, Completion
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import ConfigError
-from selftrain_core.evaluation.judge import (
+from selftrain_core.prompts import load_prompt
+from selftrain_core.stages.evaluate.judge import (
     Comparison,
     PairwiseJudge,
     VerdictCache,
@@ -17,7 +18,6 @@ from selftrain_core.evaluation.judge import (
     parse_verdict,
     prompt_id,
 )
-from selftrain_core.prompts import load_prompt
 
 COMPARISONS = [
     Comparison("q1", "Capital of France?", "Paris.", "Lyon is the capital.", "Paris."),
@@ -138,8 +138,8 @@ def test_a_tiny_hf_judge_scores_the_options(tiny_lm, tmp_path):
 
 
 def test_the_evaluate_plan_names_the_judge_template_in_use(tiny_lm, tiny_embedder, corpus_file, tmp_path):
-    from selftrain_core.config_loading import build_run_config
-    from selftrain_core.stages import evaluate
+    from selftrain_core.config.loading import build_run_config
+    from selftrain_core.stages.evaluate import stage as evaluate
     from selftrain_core.store.artifact_store import ArtifactRef
     from tests.conftest import tiny_config_data
 

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from selftrain_core.evaluation.metrics import bootstrap_ci, containment, token_f1
+from selftrain_core.stages.evaluate.metrics import bootstrap_ci, containment, token_f1
 
 
 def test_token_f1_squad_style():
@@ -27,7 +27,7 @@ def test_bootstrap_ci_brackets_the_mean_and_is_reproducible():
 
 
 def test_auroc_matches_pairwise_counting_with_ties_and_its_interval_contains_it():
-    from selftrain_core.evaluation.metrics import auroc, bootstrap_auroc
+    from selftrain_core.stages.evaluate.metrics import auroc, bootstrap_auroc
 
     scores, labels = [0.9, 0.8, 0.8, 0.3, 0.1, 0.5], [True, True, False, False, False, True]
     pos = [s for s, y in zip(scores, labels, strict=True) if y]
@@ -44,7 +44,7 @@ def test_auroc_equals_scikit_learns_on_random_scores_with_many_ties():
     import numpy as np
     from sklearn.metrics import roc_auc_score
 
-    from selftrain_core.evaluation.metrics import auroc
+    from selftrain_core.stages.evaluate.metrics import auroc
 
     rng = np.random.default_rng(0)
     for _ in range(50):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from selftrain_core.config import CurateConfig
-from selftrain_core.evaluation.new_questions import duplicates
-from selftrain_core.evaluation.sets import capped, document_half, gold_items, is_known, keep_documents
+from selftrain_core.stages.curate.config import CurateConfig
+from selftrain_core.stages.evaluate.new_questions import duplicates
+from selftrain_core.stages.evaluate.sets import capped, document_half, gold_items, is_known, keep_documents
 
 
 class WordEmbedder:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from selftrain_core.config import RunConfig
-from selftrain_core.config_loading import load_run_config
+from selftrain_core.config.loading import load_run_config
 from selftrain_core.errors import ConfigError
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from selftrain_core.config_loading import build_run_config
+from selftrain_core.config.loading import build_run_config
 from selftrain_core.errors import SelftrainError
-from selftrain_core.stages import ingest
 from selftrain_core.stages.base import RunInfo
+from selftrain_core.stages.ingest import stage as ingest
 from selftrain_core.store import ArtifactStore
 
 TEXT = st.one_of(

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from selftrain_core.config_loading import build_run_config
+from selftrain_core.config.loading import build_run_config
 from selftrain_core.errors import ConfigError, ModelNotFoundError
 from selftrain_core.runs.resolution import check_names_resolve
 from tests.conftest import tiny_config_data

@@ -1,10 +1,10 @@
 import pytest
 
-from selftrain_core.config_detection import ScoreConfig
 from selftrain_core.models.resolve import resolve_model
 from selftrain_core.scorers import scorer_class
 from selftrain_core.scorers.base import ScoreInput
 from selftrain_core.scorers.models import ScorerModels
+from selftrain_core.stages.score.config import ScoreConfig
 
 # Good and bad input in one batch: every scorer must give defined scores for all of it.
 ITEMS = {

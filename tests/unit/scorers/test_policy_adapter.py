@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from selftrain_core.config_loading import build_run_config
-from selftrain_core.stages import score
+from selftrain_core.config.loading import build_run_config
+from selftrain_core.stages.score import stage as score
 from selftrain_core.store import ArtifactRef
 from tests.conftest import tiny_config_data
 

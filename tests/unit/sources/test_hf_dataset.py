@@ -2,9 +2,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from selftrain_core.config import HFDatasetSource
 from selftrain_core.errors import SourceError
-from selftrain_core.sources import hf_dataset
+from selftrain_core.stages.ingest.config import HFDatasetSource
+from selftrain_core.stages.ingest.sources import hf_dataset
 
 
 def test_reads_a_local_dataset_folder_with_datasets(tmp_path):

@@ -4,11 +4,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from selftrain_core.config import LocalFilesSource, RunConfig
+from selftrain_core.config import RunConfig
 from selftrain_core.errors import SourceError
-from selftrain_core.sources.local_files import read
-from selftrain_core.stages import ingest
 from selftrain_core.stages.base import RunInfo
+from selftrain_core.stages.ingest import stage as ingest
+from selftrain_core.stages.ingest.config import LocalFilesSource
+from selftrain_core.stages.ingest.sources.local_files import read
 from selftrain_core.store import ArtifactStore
 
 

@@ -1,8 +1,8 @@
 import pytest
 
-from selftrain_core.config import WikiVitalSource
 from selftrain_core.errors import SourceError
-from selftrain_core.sources import wiki_vital
+from selftrain_core.stages.ingest.config import WikiVitalSource
+from selftrain_core.stages.ingest.sources import wiki_vital
 
 
 def test_reads_requested_categories_reproducibly():
@@ -23,8 +23,8 @@ def test_unknown_category_lists_the_choices():
 
 def test_unknown_category_stops_ingest_without_an_artifact(tmp_path):
     from selftrain_core.config import RunConfig
-    from selftrain_core.stages import ingest
     from selftrain_core.stages.base import RunInfo
+    from selftrain_core.stages.ingest import stage as ingest
     from selftrain_core.store import ArtifactStore
 
     cfg = RunConfig(artifact_root=str(tmp_path), ingest={"source": {"kind": "wiki-vital", "categories": ["Sport"]}})

@@ -2,8 +2,8 @@ import pytest
 from pydantic import ValidationError
 
 from selftrain_core.config import RunConfig
-from selftrain_core.config_detection import CurateConfig
-from selftrain_core.stages.curate import curate_rows
+from selftrain_core.stages.curate.config import CurateConfig
+from selftrain_core.stages.curate.stage import curate_rows
 
 CFG = RunConfig(curate={"answerable_threshold": 0.5, "known_threshold": 0.8})
 

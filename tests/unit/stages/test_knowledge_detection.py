@@ -7,13 +7,14 @@ import pytest
 from typer.testing import CliRunner
 
 from selftrain_cli.app import app
-from selftrain_core.config_loading import build_run_config
-from selftrain_core.curation.calibration import sweep, truly_unknown
+from selftrain_core.config.loading import build_run_config
 from selftrain_core.errors import ConfigError
-from selftrain_core.evaluation.metrics import auroc
 from selftrain_core.export.hf_dataset import export_dataset
-from selftrain_core.stages import curate, score
 from selftrain_core.stages.base import RunInfo
+from selftrain_core.stages.curate import stage as curate
+from selftrain_core.stages.curate.calibration import sweep, truly_unknown
+from selftrain_core.stages.evaluate.metrics import auroc
+from selftrain_core.stages.score import stage as score
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
 from tests.pipeline import run_pipeline

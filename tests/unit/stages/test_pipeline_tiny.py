@@ -2,8 +2,8 @@
 
 import pytest
 
-from selftrain_core.config_loading import build_run_config
-from selftrain_core.stages import answers
+from selftrain_core.config.loading import build_run_config
+from selftrain_core.stages.answers import stage as answers
 from selftrain_core.stages.base import RunInfo
 from selftrain_core.store import ArtifactStore
 from selftrain_core.store.lineage import walk

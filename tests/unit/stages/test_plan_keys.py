@@ -5,7 +5,7 @@ documents per category and 12 questions per evaluation set (make run under 15 mi
 
 from __future__ import annotations
 
-from selftrain_core.config_loading import load_run_config
+from selftrain_core.config.loading import load_run_config
 from tests.pipeline import plan_keys
 
 PINNED = {

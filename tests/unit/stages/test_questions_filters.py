@@ -1,7 +1,7 @@
 import pytest
 
-from selftrain_core.config import QuestionsConfig
-from selftrain_core.stages.questions import extract_question, reject_reason, words
+from selftrain_core.stages.questions.config import QuestionsConfig
+from selftrain_core.stages.questions.stage import extract_question, reject_reason, words
 
 
 @pytest.mark.parametrize(

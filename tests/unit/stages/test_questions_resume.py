@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from selftrain_core.config_loading import build_run_config
-from selftrain_core.stages import questions
+from selftrain_core.config.loading import build_run_config
 from selftrain_core.stages.base import RunInfo
+from selftrain_core.stages.questions import stage as questions
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
 from tests.pipeline import run_pipeline

@@ -10,14 +10,14 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
-from selftrain_core.config_loading import build_run_config
+from selftrain_core.config.loading import build_run_config
 from selftrain_core.errors import ConfigError, StageInputError
 from selftrain_core.runs.preflight import check_run_supported
-from selftrain_core.stages import train
 from selftrain_core.stages.base import RunInfo, make_plan
+from selftrain_core.stages.train import stage as train
+from selftrain_core.stages.train.data import preference_rows
+from selftrain_core.stages.train.launch import accelerate_command, train_in_process
 from selftrain_core.store import ArtifactStore, ArtifactWriter
-from selftrain_core.training.data import preference_rows
-from selftrain_core.training.launch import accelerate_command, train_in_process
 from tests.conftest import tiny_config_data
 
 QUESTIONS = ["What is the capital of France?", "Who wrote the book?", "What is the capital of Germany?"]
@@ -119,7 +119,7 @@ def test_continuing_an_adapter_starts_from_it_and_keeps_training_it(config, tmp_
 def test_accelerate_launch_subprocess_trains_like_the_inline_path(config, tmp_path):
     cfg = config(launcher="accelerate")
     command = accelerate_command(cfg, tmp_path, on_gpu=False)
-    assert command[-3:] == ["-m", "selftrain_core.training.launch", str(tmp_path)] and "--cpu" in command
+    assert command[-3:] == ["-m", "selftrain_core.stages.train.launch", str(tmp_path)] and "--cpu" in command
     multi = config(num_processes=4, distributed="deepspeed-zero3")
     config_file = accelerate_command(multi, tmp_path, on_gpu=True)
     assert config_file[config_file.index("--config_file") + 1].endswith("accelerate/deepspeed-zero3.yaml")

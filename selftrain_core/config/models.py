@@ -1,0 +1,58 @@
+"""The policy model and the embedder: the models every stage shares."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from selftrain_core.config.base import RUNTIME, StrictModel, adapter_folder
+from selftrain_core.errors import ModelNotFoundError
+from selftrain_core.models.names import check_model_name
+
+
+def _checked(name: str, kind: str) -> str:
+    try:
+        return check_model_name(name, kind)
+    except ModelNotFoundError as exc:  # pydantic reports ValueErrors with the field's path
+        raise ValueError(str(exc)) from None
+
+
+class ModelConfig(StrictModel):
+    name: str = Field(
+        "smollm2-135m-instruct",
+        description="Policy model: an offline alias (smollm2-135m-instruct), a local folder, or a hub id org/name.",
+    )
+    revision: str | None = Field(None, description="Hub revision (commit, tag or branch) for hub ids.")
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="Weights dtype for inference and training."
+    )
+    device: str = Field("auto", description="torch device: auto, cpu, cuda, cuda:1...", json_schema_extra=RUNTIME)
+    adapter: str | None = Field(
+        None,
+        description="A LoRA adapter applied on the policy when sampling answers and evaluated as the previous "
+        "round (the flow sets it from round 2 on; questions are always written by the base model).",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, name: str) -> str:
+        return _checked(name, "model")
+
+    @field_validator("adapter")
+    @classmethod
+    def _adapter_exists(cls, path: str | None) -> str | None:
+        return None if path is None else adapter_folder(path)
+
+
+class EmbedderConfig(StrictModel):
+    name: str = Field(
+        "all-minilm-l6-v2",
+        description="Sentence-transformers embedder: an offline alias (all-minilm-l6-v2), a local folder or hub id.",
+    )
+    batch_size: int = Field(64, gt=0, description="Sentences per encode batch.", json_schema_extra=RUNTIME)
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, name: str) -> str:
+        return _checked(name, "embedder")

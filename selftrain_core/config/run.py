@@ -1,0 +1,78 @@
+"""The whole run's configuration: it composes the stage configs (each in its stage folder) and the shared ones.
+
+Every field carries its help text (the Prefect UI renders it in the run form). Fields marked `runtime=True`
+(batch sizes, devices, shard sizes) do not change results, so they stay out of artifact keys: changing them
+recomputes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator, model_validator
+
+from selftrain_core.config.base import RUNTIME, StrictModel
+from selftrain_core.config.models import EmbedderConfig, ModelConfig
+from selftrain_core.config.retries import RetriesConfig
+from selftrain_core.config.rounds import RoundsConfig
+from selftrain_core.stages.answers.config import AnswersConfig
+from selftrain_core.stages.chunk.config import ChunkConfig
+from selftrain_core.stages.curate.config import CurateConfig
+from selftrain_core.stages.evaluate.config import EvaluateConfig
+from selftrain_core.stages.ingest.config import IngestConfig
+from selftrain_core.stages.questions.config import QuestionsConfig
+from selftrain_core.stages.score.config import ScoreConfig, check_nli_model
+from selftrain_core.stages.train.config import TrainConfig
+
+
+class RunConfig(StrictModel):
+    """One self-training run: every stage's settings. Load with `load_run_config`."""
+
+    name: str = Field("offline-cpu", description="A name for this configuration (shown in reports).")
+    artifact_root: str = Field(
+        "artifacts", description="Artifact root: a local folder or any fsspec URL.", json_schema_extra=RUNTIME
+    )
+    seed: int = Field(0, description="Seed for splits, sampling, training and bootstrap.")
+    iteration: int = Field(1, ge=1, description="Self-training round (recorded in manifests; set by the flow).")
+    rounds: RoundsConfig = Field(
+        default_factory=RoundsConfig, description="How many rounds, and the gate between them."
+    )
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    chunk: ChunkConfig = Field(default_factory=ChunkConfig)
+    questions: QuestionsConfig = Field(default_factory=QuestionsConfig)
+    answers: AnswersConfig = Field(default_factory=AnswersConfig)
+    score: ScoreConfig = Field(default_factory=ScoreConfig)
+    curate: CurateConfig = Field(default_factory=CurateConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    retries: RetriesConfig = Field(default_factory=RetriesConfig, description="Stage retries after transient failures.")
+
+    @model_validator(mode="after")
+    def _nli_for_evaluation(self) -> RunConfig:
+        if self.evaluate.hallucination_check == "nli":
+            check_nli_model(self.score.nli.name, self.score.nli.revision)
+        return self
+
+    @model_validator(mode="after")
+    def _gate_reads_an_evaluated_set(self) -> RunConfig:
+        if self.rounds.count > 1 and self.rounds.gate_set not in self.evaluate.sets:
+            raise ValueError(f"rounds.gate_set {self.rounds.gate_set!r} must be one of evaluate.sets")
+        return self
+
+    @model_validator(mode="after")
+    def _rounds_continue_an_adapter(self) -> RunConfig:
+        if self.rounds.count > 1 and self.train.finetune == "full":
+            raise ValueError("rounds.count > 1 continues a LoRA adapter from round to round; use train.finetune=lora")
+        return self
+
+    @field_validator("name")
+    @classmethod
+    def _simple_name(cls, name: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
+            raise ValueError("use letters, digits, '.', '_' or '-'")
+        return name
+
+
+STAGES: tuple[str, ...] = ("ingest", "chunk", "questions", "answers", "score", "curate", "train", "evaluate")

@@ -1,0 +1,1 @@
+"""chunk: documents into overlapping policy-tokenizer chunks."""

@@ -1,0 +1,160 @@
+"""Stage curate: scores (+ answers) -> DPO pairs and SFT rows for what the model does not know.
+
+Train-split questions only; the rules and pair strategies are in selftrain_core/stages/curate/pairs.py. Tables:
+- data: one row per DPO pair: pair_id, score_id, answer_id, question_id, prompt / chosen / rejected (TRL
+  conversational lists of {role, content}; the prompt is the no-document prompt), s_l, s_k, chosen_score
+  (null for the reference), rejected_score, label, strategy, pair_index.
+- sft: one row per trained question (unknown, or known with curate.knowledge_filter off; answerable):
+  sft_id, score_id, question_id, messages (prompt + reference).
+- rejected: one row per question that gave no pair, with its reason (non_finite_score, empty_reference,
+  unanswerable, known, empty_samples, chosen_equals_rejected, length_gap, too_few_samples, no_score_gap,
+  over_budget). A question whose S_K is NaN or infinite is labelled `unscored`.
+With curate.max_questions set, only that many questions keep pairs and SFT rows, picked by a seeded hash of the
+question id (selftrain_core/stages/curate/budget.py); the rest are rejected as over_budget.
+The manifest records the thresholds and strategy, drops per reason, labels and counts (with a budget: eligible
+questions and those over budget).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+from selftrain_core.config import RunConfig
+from selftrain_core.config.base import result_settings
+from selftrain_core.hashing import stable_hash
+from selftrain_core.prompts import load_prompt
+from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
+from selftrain_core.stages.curate.budget import apply_budget
+from selftrain_core.stages.curate.pairs import curate_question
+from selftrain_core.store import ArtifactRef, ArtifactStore
+
+STAGE, VERSION = "curate", 4
+
+_MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+PAIR_SCHEMA = pa.schema(
+    [
+        ("pair_id", pa.string()),
+        ("score_id", pa.string()),
+        ("answer_id", pa.string()),
+        ("question_id", pa.string()),
+        ("prompt", _MESSAGES),
+        ("chosen", _MESSAGES),
+        ("rejected", _MESSAGES),
+        ("s_l", pa.float64()),
+        ("s_k", pa.float64()),
+        ("chosen_score", pa.float64()),
+        ("rejected_score", pa.float64()),
+        ("label", pa.string()),
+        ("strategy", pa.string()),
+        ("pair_index", pa.int32()),
+    ]
+)
+SFT_SCHEMA = pa.schema(
+    [
+        ("sft_id", pa.string()),
+        ("score_id", pa.string()),
+        ("question_id", pa.string()),
+        ("messages", _MESSAGES),
+    ]
+)
+REJECTED_SCHEMA = pa.schema(
+    [
+        ("score_id", pa.string()),
+        ("question_id", pa.string()),
+        ("s_l", pa.float64()),
+        ("s_k", pa.float64()),
+        ("label", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+
+def plan(cfg: RunConfig, scores: ArtifactRef, answers: ArtifactRef) -> StagePlan:
+    prompt = load_prompt(cfg.answers.without_document_prompt)
+    return make_plan(
+        STAGE,
+        VERSION,
+        {"curate": result_settings(cfg.curate), "seed": cfg.seed},
+        [scores, answers],
+        [],
+        [prompt.manifest_entry()],
+    )
+
+
+def curate_rows(cfg: RunConfig, key: str, score: dict[str, Any], answer: dict[str, Any]) -> dict[str, list[dict]]:
+    """{'data': pairs, 'sft': [row] or [], 'rejected': [row] or []} for one train question."""
+    outcome = curate_question(cfg.curate, score, answer)
+    base = {k: score[k] for k in ("score_id", "question_id", "s_l", "s_k")}
+    prompt = load_prompt(cfg.answers.without_document_prompt).messages(question=answer["question"])
+    pairs = [
+        {
+            **base,
+            "pair_id": "pair-" + stable_hash([key, score["score_id"], i]),
+            "answer_id": answer["answer_id"],
+            "prompt": prompt,
+            "chosen": [{"role": "assistant", "content": chosen.text}],
+            "rejected": [{"role": "assistant", "content": rejected.text}],
+            "chosen_score": chosen.score,
+            "rejected_score": rejected.score,
+            "label": outcome.label,
+            "strategy": cfg.curate.pair_strategy,
+            "pair_index": i,
+        }
+        for i, (chosen, rejected) in enumerate(outcome.pairs)
+    ]
+    sft = (
+        [
+            {
+                "sft_id": "sft-" + stable_hash([key, score["score_id"]]),
+                "score_id": score["score_id"],
+                "question_id": score["question_id"],
+                "messages": prompt + [{"role": "assistant", "content": answer["reference"]}],
+            }
+        ]
+        if outcome.sft
+        else []
+    )
+    rejected = [] if pairs else [{**base, "label": outcome.label, "reason": outcome.reason}]
+    return {"data": pairs, "sft": sft, "rejected": rejected}
+
+
+def run(
+    cfg: RunConfig,
+    plan: StagePlan,
+    store: ArtifactStore,
+    run_info: RunInfo,
+    log: Callable[[str], None] = print,
+) -> ArtifactRef:
+    def compute(writer):
+        answers = {a["answer_id"]: a for a in store.read_rows(plan.parent("answers"))}
+        scores = [s for s in store.read_rows(plan.parent("score")) if s["split"] == "train"]
+        curated = [curate_rows(cfg, plan.key, s, answers[s["answer_id"]]) for s in scores]
+        eligible = len({r["question_id"] for q in curated for r in q["data"] + q["sft"]})
+        curated = apply_budget(curated, cfg.curate.max_questions, cfg.seed)
+        tables: dict[str, list[dict]] = {"data": [], "sft": [], "rejected": []}
+        labels: Counter = Counter()
+        for rows in curated:
+            for name, part in rows.items():
+                tables[name].extend(part)
+            labels[(rows["data"] or rows["rejected"])[0]["label"]] += 1
+        writer.write_table("data", pa.Table.from_pylist(tables["data"], schema=PAIR_SCHEMA))
+        writer.write_table("sft", pa.Table.from_pylist(tables["sft"], schema=SFT_SCHEMA))
+        writer.write_table("rejected", pa.Table.from_pylist(tables["rejected"], schema=REJECTED_SCHEMA))
+        settings = result_settings(cfg.curate)
+        counts = {"questions": sum(labels.values()), "pairs": len(tables["data"]), "sft": len(tables["sft"])}
+        if cfg.curate.max_questions is not None:
+            over = len({r["question_id"] for r in tables["rejected"] if r["reason"] == "over_budget"})
+            counts |= {"eligible": eligible, "over_budget": over}
+        return {
+            "thresholds": {k: settings[k] for k in ("answerable_threshold", "known_threshold")},
+            "strategy": {k: v for k, v in settings.items() if not k.endswith("_threshold")},
+            "drops": dict(Counter(r["reason"] for r in tables["rejected"])),
+            "labels": dict(labels),
+            "counts": counts,
+        }
+
+    return execute(plan, store, run_info, compute, log)

@@ -1,0 +1,25 @@
+"""Document sources. Each yields documents: doc_id, source, source_revision, title, category, text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from selftrain_core.stages.ingest.config import HFDatasetSource, LocalFilesSource, WikiVitalSource
+from selftrain_core.stages.ingest.sources import hf_dataset, local_files, wiki_vital
+
+
+def read_documents(source: WikiVitalSource | HFDatasetSource | LocalFilesSource) -> list[dict[str, Any]]:
+    if isinstance(source, WikiVitalSource):
+        return wiki_vital.read(source)
+    if isinstance(source, LocalFilesSource):
+        return local_files.read(source)
+    return hf_dataset.read(source)
+
+
+def source_fingerprint(source: WikiVitalSource | HFDatasetSource | LocalFilesSource) -> str:
+    """Content identity of the source, so a changed corpus changes the ingest key."""
+    if isinstance(source, WikiVitalSource):
+        return wiki_vital.fingerprint()
+    if isinstance(source, LocalFilesSource):
+        return local_files.fingerprint(source)
+    return hf_dataset.fingerprint(source)

@@ -1,0 +1,108 @@
+"""Local documents: a JSONL, Parquet, text or markdown file, or a folder of them.
+
+JSONL and Parquet rows name their id, title, text and category columns in the config; a .txt/.md file is one
+document titled by its file name. Errors name the file (and the line, for JSONL).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from selftrain_core.errors import SourceError
+from selftrain_core.hashing import file_sha256, stable_hash
+from selftrain_core.stages.ingest.config import LocalFilesSource
+from selftrain_core.stages.ingest.sources.document import make_document
+
+SUFFIXES = {".jsonl", ".parquet", ".txt", ".md"}
+
+
+def _files(cfg: LocalFilesSource) -> list[Path]:
+    root = Path(cfg.path).expanduser()
+    if not root.exists():
+        raise SourceError(f"local source {root} does not exist")
+    if root.is_file():
+        if root.suffix not in SUFFIXES:
+            raise SourceError(f"{root}: unsupported file type {root.suffix!r}; use one of {sorted(SUFFIXES)}")
+        return [root]
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
+    if not files:
+        raise SourceError(f"local source {root} holds no {', '.join(sorted(SUFFIXES))} files")
+    return files
+
+
+def fingerprint(cfg: LocalFilesSource) -> str:
+    return "sha256:" + stable_hash({str(p): file_sha256(p) for p in _files(cfg)}, 32)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{path} is not valid UTF-8 (byte {exc.start}): re-encode it as UTF-8") from None
+
+
+def _source_name(cfg: LocalFilesSource, path: Path) -> str:
+    """`local:<path relative to the source root>`, so same-named files in different folders stay apart."""
+    root = Path(cfg.path).expanduser()
+    return "local:" + (path.name if root.is_file() else path.relative_to(root).as_posix())
+
+
+def _record(cfg: LocalFilesSource, path: Path, row: dict[str, Any], fallback_id: str) -> dict[str, Any]:
+    if cfg.text_field not in row:
+        raise SourceError(f"{path} ({fallback_id}): no {cfg.text_field!r} field; set source.text_field")
+    native = row.get(cfg.id_field) or fallback_id
+    category = row.get(cfg.category_field) if cfg.category_field else None
+    return make_document(
+        _source_name(cfg, path),
+        str(native),
+        row.get(cfg.title_field) or str(native),
+        row[cfg.text_field],
+        category,
+        "sha256:" + file_sha256(path),
+        gold_answer=row.get(cfg.gold_answer_field) if cfg.gold_answer_field else None,
+        gold_question=row.get(cfg.gold_question_field) if cfg.gold_question_field else None,
+    )
+
+
+def _read_jsonl(cfg: LocalFilesSource, path: Path) -> list[dict[str, Any]]:
+    docs = []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SourceError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise SourceError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}")
+        docs.append(_record(cfg, path, row, f"line-{number}"))
+    return docs
+
+
+def _read_parquet(cfg: LocalFilesSource, path: Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise SourceError(f"{path} is not a readable Parquet file: {exc}") from None
+    return [_record(cfg, path, row, f"row-{i}") for i, row in enumerate(rows)]
+
+
+def read(cfg: LocalFilesSource) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for path in _files(cfg):
+        if path.suffix == ".jsonl":
+            docs.extend(_read_jsonl(cfg, path))
+        elif path.suffix == ".parquet":
+            docs.extend(_read_parquet(cfg, path))
+        else:
+            text = _read_text(path)
+            docs.append(
+                make_document(_source_name(cfg, path), path.stem, path.stem, text, None, "sha256:" + file_sha256(path))
+            )
+        if cfg.max_documents and len(docs) >= cfg.max_documents:
+            return docs[: cfg.max_documents]
+    return docs

@@ -1,0 +1,1 @@
+"""questions: a question writer asks about each chunk; filters keep the questions worth answering."""

@@ -1,0 +1,179 @@
+"""Stage questions: chunks -> questions (question_id, chunk_id, doc_id, split, question, title, generator, prompt_id).
+
+The policy model writes questions from a prompt template. Filters run in order and the first that fails names
+the reason; rejected rows are kept in the `rejected` table: empty, not_a_question, too_short, too_long,
+meta_question (asks about "the passage" rather than the world), missing_subject (names nothing of
+the document's title, so it cannot stand without the document), near_duplicate (word-set Jaccard with a kept
+question reaches the threshold).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+from selftrain_core.backends.base import ChatRequest
+from selftrain_core.backends.loading import stage_model
+from selftrain_core.backends.served import ServedModel, server_runtime, server_settings
+from selftrain_core.backends.usage import usage_entry
+from selftrain_core.config import RunConfig
+from selftrain_core.config.base import result_settings
+from selftrain_core.hashing import derive_seed, stable_hash
+from selftrain_core.models.resolve import ResolvedModel
+from selftrain_core.prompts import load_prompt
+from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
+from selftrain_core.stages.progress import Report
+from selftrain_core.stages.questions.config import QuestionsConfig
+from selftrain_core.stages.shards import generate_in_shards
+from selftrain_core.store import ArtifactRef, ArtifactStore
+
+STAGE, VERSION = "questions", 2
+
+SCHEMA = pa.schema(
+    [
+        ("question_id", pa.string()),
+        ("chunk_id", pa.string()),
+        ("doc_id", pa.string()),
+        ("split", pa.string()),
+        ("title", pa.string()),
+        ("question", pa.string()),
+        ("raw_output", pa.string()),
+        ("generator", pa.string()),
+        ("prompt_id", pa.string()),
+    ]
+)
+REJECTED_SCHEMA = SCHEMA.append(pa.field("reason", pa.string()))
+
+_META = re.compile(
+    r"\b(passage|text|article|paragraph|excerpt|document|author|this (essay|summary|section|question))\b", re.I
+)
+_PREFIX = re.compile(r"^\s*(question\s*\d*\s*[:.)-]|q\s*[:.)-]|\d+\s*[.)-]|[-*•])\s*", re.I)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def extract_question(raw: str) -> str:
+    """The first line that holds a question mark, cut after it, without a 'Question:' label or quotes."""
+    for line in raw.splitlines():
+        if "?" in line:
+            line = _PREFIX.sub("", line.strip())
+            return line[: line.index("?") + 1].strip().strip("\"'“”*").strip() or ""
+    return _PREFIX.sub("", raw.strip().splitlines()[0]).strip() if raw.strip() else ""
+
+
+def words(text: str) -> set[str]:
+    return set(_WORD.findall(text.lower()))
+
+
+_STOPWORDS = {"a", "an", "the", "of", "and", "in", "on", "for", "to", "de", "la", "le", "von", "van"}
+
+
+def reject_reason(question: str, kept: list[set[str]], cfg: QuestionsConfig, title: str = "") -> str | None:
+    """The first configured filter the question fails, or None to keep it."""
+    mine, subject = words(question), words(title) - _STOPWORDS
+    checks = {
+        "empty": lambda: not question,
+        "not_a_question": lambda: not question.endswith("?"),
+        "too_short": lambda: len(question.split()) < cfg.min_words,
+        "too_long": lambda: len(question.split()) > cfg.max_words,
+        "meta_question": lambda: bool(_META.search(question)),
+        "missing_subject": lambda: bool(subject) and not subject & mine,
+        "near_duplicate": lambda: any(
+            mine and len(mine & other) / len(mine | other) >= cfg.near_duplicate_jaccard for other in kept
+        ),
+    }
+    return next((name for name in dict.fromkeys(cfg.filters) if checks[name]()), None)
+
+
+def plan(cfg: RunConfig, chunks: ArtifactRef) -> StagePlan:
+    q = cfg.questions
+    settings = {"questions": result_settings(q), "seed": cfg.seed, "dtype": cfg.model.dtype}
+    for name in ("model", "revision"):  # unset: the generator's fingerprint says it all (keys stay as before)
+        if settings["questions"][name] is None:
+            del settings["questions"][name]
+    runtime = {"batch_size": q.batch_size, "shard_size": q.shard_size, "device": cfg.model.device}
+    if q.backend == "openai":
+        settings["server"] = server_settings(q.server)
+        runtime.update(server_runtime(q.server))
+    prompt = load_prompt(q.prompt)
+    return make_plan(
+        STAGE,
+        VERSION,
+        settings,
+        [chunks],
+        [generator_model(cfg).manifest_entry("generator")],
+        [prompt.manifest_entry()],
+        runtime=runtime,
+    )
+
+
+def generator_model(cfg: RunConfig) -> ResolvedModel | ServedModel:
+    """Who writes the questions: the served model, questions.model, or the policy model."""
+    q = cfg.questions
+    return stage_model(q.backend, q.server, q.model or cfg.model.name, q.revision if q.model else cfg.model.revision)
+
+
+def build_requests(cfg: RunConfig, chunks: list[dict[str, Any]]) -> list[ChatRequest]:
+    prompt, q = load_prompt(cfg.questions.prompt), cfg.questions
+    return [
+        ChatRequest(
+            request_id=chunk["chunk_id"],
+            messages=prompt.messages(title=chunk["title"], passage=chunk["text"]),
+            n=q.questions_per_chunk,
+            temperature=q.temperature,
+            top_p=q.top_p,
+            max_tokens=q.max_new_tokens,
+            seed=derive_seed(cfg.seed, "questions", chunk["chunk_id"]),
+        )
+        for chunk in chunks
+    ]
+
+
+def run(
+    cfg: RunConfig,
+    plan: StagePlan,
+    store: ArtifactStore,
+    run_info: RunInfo,
+    log: Callable[[str], None] = print,
+    progress: Report | None = None,
+) -> ArtifactRef:
+    def compute(writer):
+        chunks = store.read_rows(plan.parent("chunk"))
+        model, q = generator_model(cfg), cfg.questions
+        texts, shards, resumed, usage = generate_in_shards(cfg, writer, chunks, model, build_requests, log, progress)
+        kept, rejected, kept_words = [], [], []
+        for chunk in chunks:
+            for index, text in enumerate(texts[chunk["chunk_id"]]):
+                question = extract_question(text)
+                row = {
+                    "question_id": "q-" + stable_hash([plan.key, chunk["chunk_id"], index]),
+                    "chunk_id": chunk["chunk_id"],
+                    "doc_id": chunk["doc_id"],
+                    "split": chunk["split"],
+                    "title": chunk["title"],
+                    "question": question,
+                    "raw_output": text,
+                    "generator": f"{q.backend}:{model.name}",
+                    "prompt_id": cfg.questions.prompt,
+                }
+                reason = reject_reason(question, kept_words, cfg.questions, chunk["title"])
+                if reason:
+                    rejected.append({**row, "reason": reason})
+                else:
+                    kept.append(row)
+                    kept_words.append(words(question))
+        writer.write_table("data", pa.Table.from_pylist(kept, schema=SCHEMA))
+        writer.write_table("rejected", pa.Table.from_pylist(rejected, schema=REJECTED_SCHEMA))
+        splits = dict(Counter(r["split"] for r in kept))
+        return {
+            "drops": dict(Counter(r["reason"] for r in rejected)),
+            "splits": splits,
+            "shards": shards,
+            "resumed_shards": resumed,
+            "usage": usage_entry(q.backend, model.name, usage, q.server),
+        }
+
+    return execute(plan, store, run_info, compute, log)

@@ -1,0 +1,172 @@
+"""Stage score: answers -> per question S_L, S_K and per-sample scores, by the configured knowledge scorer.
+
+S_L (consistency with the document): the scorer applied to the with-document samples; low means the question is
+ambiguous or not answerable from the document. S_K (knowledge): the scorer applied to the no-document samples;
+low means the model does not know the answer on its own. Every scorer is agreement-oriented in [0, 1] (see
+selftrain_core/scorers). Columns: score_id, answer_id, question_id, split, s_l, s_k, with_doc_scores,
+no_doc_scores, scorer, scorer_version, details (JSON: the scorer's per-question extras), flags (bad input seen).
+The manifest counts each flag and records the scorer's id, version and models.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+
+from selftrain_core.config import RunConfig
+from selftrain_core.config.base import result_settings
+from selftrain_core.hashing import stable_hash
+from selftrain_core.models.loading import load_embedder
+from selftrain_core.models.resolve import ResolvedModel, resolve_model
+from selftrain_core.scorers import scorer_class
+from selftrain_core.scorers.base import ScoreInput
+from selftrain_core.scorers.embedding_agreement import EmbeddingAgreement
+from selftrain_core.scorers.models import ScorerModels
+from selftrain_core.stages.answers.stage import policy_models
+from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
+from selftrain_core.store import ArtifactRef, ArtifactStore
+
+STAGE, VERSION = "score", 2
+BLOCK = 64  # questions scored per call (progress and memory granularity)
+
+SCHEMA = pa.schema(
+    [
+        ("score_id", pa.string()),
+        ("answer_id", pa.string()),
+        ("question_id", pa.string()),
+        ("split", pa.string()),
+        ("s_l", pa.float64()),
+        ("s_k", pa.float64()),
+        ("with_doc_scores", pa.list_(pa.float64())),
+        ("no_doc_scores", pa.list_(pa.float64())),
+        ("scorer", pa.string()),
+        ("scorer_version", pa.int32()),
+        ("details", pa.string()),
+        ("flags", pa.list_(pa.string())),
+    ]
+)
+
+
+def scorer_models(cfg: RunConfig) -> dict[str, ResolvedModel]:
+    """The configured scorer's models, resolved (role -> model)."""
+    names = {
+        "embedder": lambda: resolve_model(cfg.embedder.name, kind="embedder"),
+        "nli": lambda: resolve_model(cfg.score.nli.name, cfg.score.nli.revision, kind="nli"),
+        "policy": lambda: resolve_model(cfg.model.name, cfg.model.revision),
+    }
+    return {role: names[role]() for role in scorer_class(cfg.score.scorer).roles(cfg.score)}
+
+
+def plan(cfg: RunConfig, answers: ArtifactRef) -> StagePlan:
+    scorer = scorer_class(cfg.score.scorer)
+    settings = {"score": result_settings(cfg.score), "scorer_version": scorer.version}
+    models = [model.manifest_entry(role) for role, model in scorer_models(cfg).items()]
+    if "policy" in scorer.roles(cfg.score):
+        settings["policy_dtype"] = cfg.model.dtype
+        models += policy_models(cfg)[1:]  # the adapter the answers were sampled through, when there is one
+    return make_plan(
+        STAGE,
+        VERSION,
+        settings,
+        [answers],
+        models,
+        runtime={"embedder_batch_size": cfg.embedder.batch_size, "nli_batch_size": cfg.score.nli.batch_size},
+    )
+
+
+def open_models(cfg: RunConfig, resolved: dict[str, ResolvedModel]) -> ScorerModels:
+    return ScorerModels(
+        resolved,
+        device=cfg.model.device,
+        dtype=cfg.model.dtype,
+        embedder_batch_size=cfg.embedder.batch_size,
+        nli_batch_size=cfg.score.nli.batch_size,
+        nli_max_length=cfg.score.nli.max_length,
+        policy_batch_size=cfg.answers.batch_size,
+        policy_adapter=cfg.model.adapter if "policy" in resolved else None,
+    )
+
+
+def open_configured_scorer(cfg: RunConfig, models: ScorerModels | None = None):
+    """The scorer `cfg.score.scorer` names, with its models loaded lazily."""
+    return scorer_class(cfg.score.scorer).open(cfg.score, models or open_models(cfg, scorer_models(cfg)))
+
+
+def open_scorer(cfg: RunConfig) -> EmbeddingAgreement:
+    """Embedding agreement (whatever the configured scorer): evaluate's answer-vs-reference measure."""
+    embedder = resolve_model(cfg.embedder.name, kind="embedder")
+    return EmbeddingAgreement(load_embedder(embedder, cfg.model.device), cfg.embedder.batch_size)
+
+
+def score_inputs(answer: dict[str, Any], passage: str | None) -> tuple[ScoreInput, ScoreInput]:
+    """(with-document input for S_L, no-document input for S_K) of one answers row."""
+    common = {"question": answer["question"], "reference": answer["reference"]}
+    return (
+        ScoreInput(**common, samples=answer["with_doc"], logprobs=answer["with_doc_logprobs"], document=passage),
+        ScoreInput(**common, samples=answer["no_doc"], logprobs=answer["no_doc_logprobs"]),
+    )
+
+
+def passages_for(store: ArtifactStore, answers: ArtifactRef) -> dict[str, str]:
+    """chunk_id -> text, through the answers artifact's chunk parent."""
+    parents = [ArtifactRef(**p) for p in store.manifest(answers.stage, answers.key)["parents"]]
+    chunk = next(p for p in parents if p.stage == "chunk")
+    return {c["chunk_id"]: c["text"] for c in store.read_rows(chunk)}
+
+
+def score_rows(scorer, answers: list[dict[str, Any]], passages: dict[str, str], key: str, log) -> list[dict]:
+    rows = []
+    for start in range(0, len(answers), BLOCK):
+        block = answers[start : start + BLOCK]
+        inputs = [score_inputs(a, passages.get(a["chunk_id"])) for a in block]
+        results = scorer.score([i for i, _ in inputs] + [n for _, n in inputs])
+        with_doc, no_doc = results[: len(block)], results[len(block) :]
+        for a, w, n in zip(block, with_doc, no_doc, strict=True):
+            rows.append(
+                {
+                    "score_id": "score-" + stable_hash([key, a["answer_id"]]),
+                    "answer_id": a["answer_id"],
+                    "question_id": a["question_id"],
+                    "split": a["split"],
+                    "s_l": w.score,
+                    "s_k": n.score,
+                    "with_doc_scores": w.per_sample,
+                    "no_doc_scores": n.per_sample,
+                    "scorer": scorer.scorer_id,
+                    "scorer_version": scorer.version,
+                    "details": json.dumps({"with_doc": w.details, "no_doc": n.details}, ensure_ascii=False),
+                    "flags": sorted({f"with_doc:{f}" for f in w.flags} | {f"no_doc:{f}" for f in n.flags}),
+                }
+            )
+        log(f"score: {len(rows)}/{len(answers)} questions")
+    return rows
+
+
+def run(
+    cfg: RunConfig,
+    plan: StagePlan,
+    store: ArtifactStore,
+    run_info: RunInfo,
+    log: Callable[[str], None] = print,
+) -> ArtifactRef:
+    def compute(writer):
+        answers_ref = plan.parent("answers")
+        answers = store.read_rows(answers_ref)
+        scorer = open_configured_scorer(cfg)
+        passages = passages_for(store, answers_ref) if scorer.needs_document else {}
+        start = time.perf_counter()
+        rows = score_rows(scorer, answers, passages, plan.key, log)
+        seconds = time.perf_counter() - start
+        writer.write_table("data", pa.Table.from_pylist(rows, schema=SCHEMA))
+        return {
+            "scorer": {"id": scorer.scorer_id, "version": scorer.version, "models": plan.models},
+            "flags": dict(Counter(f for r in rows for f in r["flags"])),
+            "seconds_per_question": round(seconds / max(len(rows), 1), 4),
+        }
+
+    return execute(plan, store, run_info, compute, log)
