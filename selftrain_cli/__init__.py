@@ -1,1 +1,1 @@
-"""The `selftrain` command line: runs flows, lists artifacts, walks lineage."""
+"""The `selftrain` command line: runs flows, lists artifacts, shows evaluations, walks lineage."""

@@ -1,4 +1,4 @@
-"""Terminal output: run summaries, artifact listings and lineage chains."""
+"""Terminal output: artifact listings, lineage chains and the threshold sweep (evaluations: report_view.py)."""
 
 from __future__ import annotations
 
@@ -39,11 +39,6 @@ def artifacts_table(manifests: list[dict[str, Any]]) -> Table:
 def print_run(store: ArtifactStore, refs: dict[str, ArtifactRef]) -> None:
     console.print(f"\n[bold]Artifacts[/bold] under {store.url}:")
     console.print(artifacts_table([store.manifest(r.stage, r.key) for r in refs.values()]))
-    if "evaluate" in refs:
-        ref = refs["evaluate"]
-        report = store.fs.cat_file(f"{store.dir(ref.stage, ref.key)}/report.md").decode("utf-8")
-        console.print("\n[bold]Evaluation[/bold] (" + f"{ref.uri}/report.md):\n")
-        console.print(report, markup=False, highlight=False, soft_wrap=True)
 
 
 def print_lineage(steps: list[LineageStep]) -> None:

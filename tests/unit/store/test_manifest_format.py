@@ -17,14 +17,14 @@ from selftrain_core.store import ArtifactStore, ArtifactWriter
 from selftrain_core.store.artifact_store import MANIFEST_FORMAT, ManifestFormatError
 
 
-def _artifact(store: ArtifactStore, key: str, stage: str = "demo") -> None:
+def _artifact(store: ArtifactStore, key: str, stage: str = "ingest") -> None:
     writer = ArtifactWriter(store, stage, key)
     writer.write_table("data", pa.table({"x": [1, 2]}))
     writer.commit({})
 
 
 def _rewrite_manifest(tmp_path, key: str, edit) -> None:
-    path = tmp_path / "demo" / key / "manifest.json"
+    path = tmp_path / "ingest" / key / "manifest.json"
     path.write_text(edit(path.read_text()))
 
 
@@ -35,13 +35,13 @@ def _newer(text: str) -> str:
 def test_new_manifests_record_the_format_and_old_ones_without_it_still_read(tmp_path):
     store = ArtifactStore(str(tmp_path))
     _artifact(store, "new")
-    assert store.manifest("demo", "new")["format_version"] == MANIFEST_FORMAT
+    assert store.manifest("ingest", "new")["format_version"] == MANIFEST_FORMAT
     _artifact(store, "old")
     _rewrite_manifest(
         tmp_path, "old", lambda t: json.dumps({k: v for k, v in json.loads(t).items() if k != "format_version"})
     )
-    assert "format_version" not in store.manifest("demo", "old")
-    assert store.is_complete("demo", "old") and store.verify("demo", "old") == []
+    assert "format_version" not in store.manifest("ingest", "old")
+    assert store.is_complete("ingest", "old") and store.verify("ingest", "old") == []
     assert {m["key"] for m in store.list()} == {"new", "old"}
 
 
@@ -55,19 +55,19 @@ def test_artifacts_list_skips_a_truncated_manifest_and_names_its_folder(tmp_path
     assert out.exit_code == 0, out.output
     assert "good1" in out.output and "good2" in out.output and "bad" not in out.output
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and f"{tmp_path}/demo/bad" in warnings[0] and "unreadable" in warnings[0]
+    assert len(warnings) == 1 and f"{tmp_path}/ingest/bad" in warnings[0] and "unreadable" in warnings[0]
 
 
 def test_reading_a_truncated_manifest_names_its_folder_and_a_run_recomputes_it(tmp_path):
     store = ArtifactStore(str(tmp_path))
-    plan = make_plan("demo", 1, {"a": 1})
+    plan = make_plan("ingest", 1, {"a": 1})
     execute(plan, store, RunInfo(), lambda w: w.write_table("data", pa.table({"x": [1]})), lambda _: None)
     _rewrite_manifest(tmp_path, plan.key, lambda t: t[:10])
-    with pytest.raises(CorruptArtifactError, match=f"{tmp_path}/demo/{plan.key}"):
-        store.manifest("demo", plan.key)
-    assert not store.is_complete("demo", plan.key)
+    with pytest.raises(CorruptArtifactError, match=f"{tmp_path}/ingest/{plan.key}"):
+        store.manifest("ingest", plan.key)
+    assert not store.is_complete("ingest", plan.key)
     ref = execute(plan, store, RunInfo(), lambda w: w.write_table("data", pa.table({"x": [1]})), lambda _: None)
-    assert store.verify("demo", ref.key) == []
+    assert store.verify("ingest", ref.key) == []
 
 
 def test_a_manifest_from_a_newer_selftrain_is_refused_and_skipped_in_listings(tmp_path, caplog):
@@ -76,11 +76,11 @@ def test_a_manifest_from_a_newer_selftrain_is_refused_and_skipped_in_listings(tm
     _artifact(store, "future")
     _rewrite_manifest(tmp_path, "future", _newer)
     with pytest.raises(ManifestFormatError, match=r"written by a newer selftrain \(manifest format 99"):
-        store.manifest("demo", "future")
+        store.manifest("ingest", "future")
     with pytest.raises(ManifestFormatError):
-        store.is_complete("demo", "future")  # a run stops rather than overwrite a newer selftrain's artifact
-    out = CliRunner().invoke(app, ["artifacts", "show", "demo", "future", "--root", str(tmp_path)])
-    assert isinstance(out.exception, ManifestFormatError) and f"{tmp_path}/demo/future" in str(out.exception)
+        store.is_complete("ingest", "future")  # a run stops rather than overwrite a newer selftrain's artifact
+    out = CliRunner().invoke(app, ["artifacts", "show", "ingest", "future", "--root", str(tmp_path)])
+    assert isinstance(out.exception, ManifestFormatError) and f"{tmp_path}/ingest/future" in str(out.exception)
     with caplog.at_level(logging.WARNING):
-        assert [m["key"] for m in store.list("demo")] == ["good"]
-    assert any("newer selftrain" in r.getMessage() and "demo/future" in r.getMessage() for r in caplog.records)
+        assert [m["key"] for m in store.list("ingest")] == ["good"]
+    assert any("newer selftrain" in r.getMessage() and "ingest/future" in r.getMessage() for r in caplog.records)
