@@ -58,31 +58,25 @@ def median_seconds(fn, reps: int = 3) -> float:
 
 
 def dpo_trainer(pairs, batch: int, precompute: bool, trl_defaults: bool = False):
-    """A TRL DPOTrainer with selftrain's settings (or TRL's bf16 + checkpointing defaults), ready to step."""
+    """The DPOTrainer that training builds (trainers.make_trainer, selftrain's settings), ready to step; with
+    trl_defaults, as on hardware where the train code keeps TRL's bf16 + gradient checkpointing defaults."""
     import torch
-    from datasets import Dataset
     from trl import DPOTrainer
 
     from selftrain_core.config import RunConfig
     from selftrain_core.stages.train.hardware import training_hardware
     from selftrain_core.stages.train.model import load_trainable
-    from selftrain_core.stages.train.trainers import dpo_args
+    from selftrain_core.stages.train.trainers import dpo_args, make_trainer
 
     train = {"batch_size": batch, "num_epochs": 1, "precompute_ref_log_probs": precompute}
     cfg = RunConfig.model_validate({"train": train, "model": {"device": "cpu"}})
     hw = training_hardware(cfg.train, "cpu")
+    if trl_defaults:  # the train code turns both off on CPU (fp32 always): force them to time TRL's defaults
+        hw = dataclasses.replace(hw, bf16=True, gradient_checkpointing=True)
     torch.manual_seed(0)
     trainable = load_trainable(cfg, hw)
     args = dpo_args(cfg, hw, tempfile.mkdtemp(prefix="bench-dpo-"))
-    if trl_defaults:  # what TRL's DPOConfig does unless told otherwise
-        args = dataclasses.replace(args, bf16=True, gradient_checkpointing=True)
-    trainer = DPOTrainer(
-        model=trainable.model,
-        args=args,
-        train_dataset=Dataset.from_list(pairs),
-        processing_class=trainable.tokenizer,
-        peft_config=trainable.peft_config,
-    )
+    trainer = make_trainer(cfg, DPOTrainer, args, trainable, pairs, "dpo")
     if args.gradient_checkpointing:  # Trainer.train turns it on; we step without train()
         trainer.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs)
     trainer.create_optimizer_and_scheduler(num_training_steps=10)

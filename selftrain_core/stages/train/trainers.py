@@ -105,14 +105,13 @@ def tensorboard_dir(cfg: RunConfig, phase: str) -> Iterator[None]:
             os.environ[TENSORBOARD_ENV] = before
 
 
-def fit(
-    cfg: RunConfig, trainer_class, args, trainable: TrainableModel, rows, phase: str, callbacks=None
-) -> TrainResult:
-    """Train `trainable` on `rows` with a TRL trainer; the logged history is tagged with the phase."""
+def make_trainer(cfg: RunConfig, trainer_class, args, trainable: TrainableModel, rows, phase: str, callbacks=None):
+    """A TRL trainer (`trainer_class`: SFTTrainer or DPOTrainer) for `trainable` on `rows`, built with `args` as
+    given; ready to `train()` (what `fit` does) or to step by hand (bench/dpo_step.py)."""
     from datasets import Dataset
 
     with tensorboard_dir(cfg, phase):
-        trainer = trainer_class(
+        return trainer_class(
             model=trainable.model,
             args=args,
             train_dataset=Dataset.from_list(rows),
@@ -120,6 +119,13 @@ def fit(
             peft_config=trainable.peft_config,
             callbacks=callbacks,
         )
+
+
+def fit(
+    cfg: RunConfig, trainer_class, args, trainable: TrainableModel, rows, phase: str, callbacks=None
+) -> TrainResult:
+    """Train `trainable` on `rows` with a TRL trainer; the logged history is tagged with the phase."""
+    trainer = make_trainer(cfg, trainer_class, args, trainable, rows, phase, callbacks)
     trainer.train()
     history = [{**entry, "phase": phase} for entry in trainer.state.log_history]
     return TrainResult(trainer.model, trainable.tokenizer, trainer, history)
