@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import itertools
+import json
 import os
 import signal
 import socket
@@ -12,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from websockets.sync.client import connect
 
 REPO = Path(__file__).resolve().parents[2]
 PREFECT = [sys.executable, "-m", "prefect"]
@@ -88,6 +92,9 @@ class Api:
     def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         return httpx.post(f"{self.url}{path}", json=body, timeout=30)
 
+    def delete(self, path: str) -> None:
+        httpx.delete(f"{self.url}{path}", timeout=30).raise_for_status()
+
     def get(self, path: str) -> dict[str, Any]:
         response = httpx.get(f"{self.url}{path}", timeout=30)
         response.raise_for_status()
@@ -139,3 +146,83 @@ class Api:
                 return run
             time.sleep(1)
         raise TimeoutError(f"flow run {flow_run_id} not finished after {timeout} s (state {run['state_type']})")
+
+
+class Chromium:
+    """A page in headless chromium, driven over the DevTools protocol (a websocket; `websockets` comes with prefect),
+    so a test can fill in a form as a person would, with no webdriver. Use as a context manager."""
+
+    def __init__(self, chromium: str, profile: Path, url: str, size: str = "1400,4000", timeout: float = 30):
+        (profile / "DevToolsActivePort").unlink(missing_ok=True)  # chromium writes the port it picked here
+        args = [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}"]
+        args += ["--remote-debugging-port=0", f"--window-size={size}", url]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.ids = itertools.count(1)
+        deadline = time.time() + timeout
+        pages = []
+        while not pages:
+            if time.time() > deadline:
+                self.proc.kill()
+                raise TimeoutError(f"chromium opened no page in {timeout} s")
+            time.sleep(0.2)
+            port_file = profile / "DevToolsActivePort"
+            if port_file.exists() and port_file.read_text().strip():
+                targets = httpx.get(f"http://127.0.0.1:{port_file.read_text().split()[0]}/json/list").json()
+                pages = [t for t in targets if t["type"] == "page"]
+        self.ws = connect(pages[0]["webSocketDebuggerUrl"], max_size=None)
+
+    def __enter__(self) -> Chromium:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.ws.close()
+        self.proc.kill()
+        self.proc.wait()
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """One DevTools command and its result (events, which no test enables, are skipped)."""
+        command_id = next(self.ids)
+        self.ws.send(json.dumps({"id": command_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.ws.recv(timeout=60))
+            if message.get("id") == command_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 60) -> None:
+        deadline = time.time() + timeout
+        while not self.evaluate(expression):
+            if time.time() > deadline:
+                raise TimeoutError(f"not true after {timeout} s: {expression}")
+            time.sleep(0.25)
+
+    def click(self, text: str) -> None:
+        """Click the button whose text is `text`."""
+        self.evaluate(
+            f"[...document.querySelectorAll('button')].find(b => b.innerText.trim() === {json.dumps(text)}).click()"
+        )
+
+    def type_into(self, section: str, field: str, value: str) -> None:
+        """Type into field `field` inside section `section` of a Prefect schema form (by the labels a person reads,
+        less " (Optional)"), as a keyboard would: the value, then an input event."""
+        self.evaluate(
+            f"""(() => {{
+            const labelled = (root, text) => [...root.querySelectorAll('.schema-form-property__label')]
+                .find(s => s.innerText.trim().replace(/ \\(Optional\\)$/, '') === text)
+                .closest('.schema-form-property');
+            const section = labelled(document, {json.dumps(section)});
+            const input = labelled(section, {json.dumps(field)}).querySelector('textarea, input');
+            input.value = {json.dumps(value)};
+            input.dispatchEvent(new Event('input', {{bubbles: true}}));
+            }})()"""
+        )
+
+    def screenshot(self, path: Path) -> None:
+        path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))

@@ -5,11 +5,13 @@ a worker killed with SIGKILL mid-answers and the run retried resumes from cache 
 as an uninterrupted run; an invalid parameter is refused naming the field; a GPU deployment on a worker without a
 GPU fails before writing anything; the weekly retraining schedule has runs scheduled with its parameters; the UI,
 opened in headless chromium, shows the run config's fields in the deployment's run form (screenshot kept in
-build/e2e/). Operating faults: the GPU pool takes one run per GPU, and a run whose worker died without a word is
-marked Crashed by the automation `make pools` makes, once its heartbeats stop."""
+build/e2e/), and a run starts from it filled in for a local JSONL source. Operating faults: the GPU pool takes one
+run per GPU, and a run whose worker died without a word is marked Crashed by the automation `make pools` makes, once
+its heartbeats stop."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import time
@@ -23,10 +25,11 @@ import pytest
 import torch
 
 from deployments.automations import NAME as CRASH_SILENT_RUNS
+from selftrain_core.config import RunConfig
 from selftrain_core.config.loading import build_run_config
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
-from tests.e2e.server import PREFECT, REPO, Api, free_port, prefect_env, server_env, start, stop
+from tests.e2e.server import PREFECT, REPO, Api, Chromium, free_port, prefect_env, server_env, start, stop
 from tests.pipeline import run_pipeline
 
 pytestmark = pytest.mark.integration
@@ -99,6 +102,17 @@ def test_the_run_form_has_descriptions_and_dropdowns(deployed):
     assert {"embedding-agreement", "selfcheck-nli"} <= set(defs["ScoreConfig"]["properties"]["scorer"]["enum"])
     assert len(defs["CurateConfig"]["properties"]["pair_strategy"]["enum"]) > 1
     assert "evaluate" in schema["properties"]["stop_after"]["enum"]
+    # the source kinds: a choice of titled options (anyOf; the form cannot draw oneOf), each with its fields
+    source = defs["IngestConfig"]["properties"]["source"]
+    kinds = [defs[option["$ref"].removeprefix("#/definitions/")] for option in source["anyOf"]]
+    assert "oneOf" not in source
+    titles = {kind["title"]: kind["properties"]["kind"]["const"] for kind in kinds}
+    assert titles == {
+        "Wikipedia vital articles": "wiki-vital",
+        "Local files": "local",
+        "Hugging Face dataset": "hf-dataset",
+    }
+    assert all("kind" in kind["required"] for kind in kinds), "pydantic needs the kind to pick the model"
 
 
 def test_the_gpu_pool_takes_one_run_per_gpu_and_silent_runs_are_crashed(deployed):
@@ -305,23 +319,47 @@ def test_a_run_whose_worker_died_silently_is_marked_crashed(short_heartbeats, ti
     assert (crashed - last_heartbeat).total_seconds() >= 90, "not before the window is over"
 
 
-def test_the_ui_shows_the_run_config_form(deployed, tmp):
+def test_the_ui_shows_the_run_config_form(deployed, corpus_file, tmp):
+    """A person opens the run form, picks the local-files source, types its path and presses Submit."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium): the UI check needs it")
     api, _ = deployed
     deployment = api.deployment("self-train", "self-train")
     page = f"{api.url.removesuffix('/api')}/deployments/deployment/{deployment['id']}/run"
-    headless = [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp / 'chromium'}"]
-    headless.append("--virtual-time-budget=20000")  # let the page's scripts fetch the deployment and render
     shot = REPO / "build" / "e2e" / "self-train-run-form.png"  # kept for a person to look at (build/ is ignored)
     shot.parent.mkdir(parents=True, exist_ok=True)
     shot.unlink(missing_ok=True)
-    subprocess.run(
-        [*headless, "--window-size=1400,4000", f"--screenshot={shot}", page], capture_output=True, timeout=120
-    )
+    before = {run["id"] for run in api.flow_runs(deployment["id"])}
+    with Chromium(chromium, tmp / "chromium", page) as browser:
+        shown = ("Artifact Root", "Num Samples", "K: samples with and K samples without the document.", "Scorer")
+        with contextlib.suppress(TimeoutError):  # the page fetches the schema; descriptions render a moment later
+            browser.wait_for(f"{list(shown)}.every(text => document.body?.innerText.includes(text))")
+        dom = browser.evaluate("document.documentElement.outerHTML")
+        for field in shown:
+            assert field in dom, f"the run form does not show {field!r}"
+        assert "embedding-agreement" in dom and "Pair Strategy" in dom, "dropdowns for the choices"
+        assert "Wikipedia vital articles" in dom and "Hugging Face dataset" in dom, "a choice of source kinds"
+
+        browser.click("Local files")
+        browser.wait_for("document.body.innerText.includes('A .jsonl/.parquet/.txt/.md file, or a folder of them.')")
+        browser.type_into("Source", "Path", str(corpus_file))
+        browser.evaluate(
+            "[...document.querySelectorAll('.schema-form-property__label')]"
+            ".find(s => s.innerText.startsWith('Source')).scrollIntoView()"
+        )
+        browser.screenshot(shot)
+        browser.click("Submit")
+        new: list[dict] = []
+        deadline = time.time() + 60
+        while not new and time.time() < deadline:  # the form checks the values with the server, then posts the run
+            time.sleep(0.5)
+            new = [run for run in api.flow_runs(deployment["id"]) if run["id"] not in before]
     assert shot.exists() and shot.stat().st_size > 10_000, "no screenshot"
-    dom = subprocess.run([*headless, "--dump-dom", page], capture_output=True, text=True, timeout=120).stdout
-    for field in ("Artifact Root", "Num Samples", "K: samples with and K samples without the document.", "Scorer"):
-        assert field in dom, f"the run form does not show {field!r}"
-    assert "embedding-agreement" in dom and "Pair Strategy" in dom, "dropdowns for the choices"
+    (run,) = new
+    api.delete(f"/flow_runs/{run['id']}")  # no worker of a later test should pick it up
+    config = run["parameters"]["config"]
+    assert config["ingest"]["source"]["kind"] == "local", config["ingest"]
+    assert config["ingest"]["source"]["path"] == str(corpus_file), config["ingest"]
+    filled = RunConfig.model_validate({"ingest": {"source": {"kind": "local", "path": str(corpus_file)}}})
+    assert RunConfig.model_validate(config) == filled, "the flow's RunConfig takes it: the source, the rest defaults"

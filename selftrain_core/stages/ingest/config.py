@@ -1,18 +1,39 @@
-"""Ingest settings: where documents come from (one model per source kind) and the held-out split."""
+"""Ingest settings: where documents come from (one model per source kind) and the held-out split.
+
+A source's JSON schema is shaped for Prefect's run form, which draws `anyOf` as buttons, one per option's title, above
+the chosen option's fields, but draws `oneOf` as an empty JSON editor: so each kind has a title and a required `kind`
+const, and the union is an `anyOf`. Validation is unchanged: pydantic still picks the model by `kind` (and refuses a
+source without one), and as the consts differ at most one option matches. The form re-picks the option whose fields
+best match the values (the first on a tie), ignoring consts: local's fields are a subset of hf-dataset's, so local
+comes first."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from selftrain_core.config.base import StrictModel
 
 
+def source_schema(schema: dict[str, Any]) -> None:
+    """`kind` required (it has a default in Python, but the discriminated union needs it in the input), and the
+    shared gold columns drawn after the kind's own fields (the schema's order only: keys do not depend on it)."""
+    schema["required"] = ["kind", *schema.get("required", [])]
+    fields = schema["properties"]
+    schema["properties"] = dict(sorted(fields.items(), key=lambda item: item[0] in GoldColumns.model_fields))
+
+
+def any_of_kinds(schema: dict[str, Any]) -> None:
+    schema["anyOf"] = schema.pop("oneOf")
+
+
 class WikiVitalSource(StrictModel):
+    model_config = ConfigDict(title="Wikipedia vital articles", json_schema_extra=source_schema)
+
     kind: Literal["wiki-vital"] = "wiki-vital"
     categories: list[str] = Field(
-        default_factory=lambda: [
+        [  # a default, not a default_factory, so the form shows the list (pydantic copies it for each model)
             "People",
             "History",
             "Geography",
@@ -47,6 +68,8 @@ class GoldColumns(StrictModel):
 
 
 class HFDatasetSource(GoldColumns):
+    model_config = ConfigDict(title="Hugging Face dataset", json_schema_extra=source_schema)
+
     kind: Literal["hf-dataset"] = "hf-dataset"
     path: str = Field(..., description="Dataset id on the hub (e.g. wikimedia/wikipedia) or a local dataset folder.")
     name: str | None = Field(None, description="Dataset configuration name (e.g. 20231101.en).")
@@ -60,6 +83,8 @@ class HFDatasetSource(GoldColumns):
 
 
 class LocalFilesSource(GoldColumns):
+    model_config = ConfigDict(title="Local files", json_schema_extra=source_schema)
+
     kind: Literal["local"] = "local"
     path: str = Field(..., description="A .jsonl/.parquet/.txt/.md file, or a folder of them.")
     id_field: str = Field("id", description="JSONL/Parquet column holding a document id (else the row number).")
@@ -69,7 +94,9 @@ class LocalFilesSource(GoldColumns):
     max_documents: int | None = Field(None, gt=0, description="Read at most this many documents.")
 
 
-Source = Annotated[WikiVitalSource | HFDatasetSource | LocalFilesSource, Field(discriminator="kind")]
+Source = Annotated[
+    WikiVitalSource | LocalFilesSource | HFDatasetSource, Field(discriminator="kind", json_schema_extra=any_of_kinds)
+]
 
 
 class IngestConfig(StrictModel):
