@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.self_train import run_task
 from selftrain_core.config import RunConfig
 from selftrain_core.runs.evaluation_inputs import evaluation_inputs
 from selftrain_core.runs.preflight import check_run_supported
 from selftrain_core.stages.evaluate import stage as evaluate
 from selftrain_core.store import ArtifactRef
+from tasks.run_stage import run_task
 from tasks.stages import evaluate_task
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from flows.self_train import run_round, run_task
+from flows.self_train import run_round
 from selftrain_core.config import RunConfig
 from selftrain_core.config.loading import load_run_config
 from selftrain_core.errors import StageInputError
@@ -28,6 +28,7 @@ from selftrain_core.stages.curate import stage as curate
 from selftrain_core.stages.evaluate import stage as evaluate
 from selftrain_core.stages.train import stage as train
 from selftrain_core.store import ArtifactRef, ArtifactStore
+from tasks.run_stage import run_task
 from tasks.stages import curate_task, evaluate_task, train_task
 
 

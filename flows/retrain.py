@@ -9,12 +9,13 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from flows.self_train import run_task, self_train
+from flows.self_train import self_train
 from selftrain_core.config import RunConfig
 from selftrain_core.runs.new_documents import document_changes, last_trained_ingest
 from selftrain_core.runs.preflight import check_run_supported
 from selftrain_core.stages.ingest import stage as ingest
 from selftrain_core.store import ArtifactRef, ArtifactStore
+from tasks.run_stage import run_task
 from tasks.stages import ingest_task
 
 

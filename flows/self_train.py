@@ -7,16 +7,14 @@ a cache hit (Prefect's result cache, keyed by the artifact key), and a task whos
 
 from __future__ import annotations
 
-from typing import Literal
-
-from prefect import Task, flow, get_run_logger
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from selftrain_core.config import STAGES, RunConfig
+from selftrain_core.config import RunConfig
 from selftrain_core.runs.preflight import check_run_supported
 from selftrain_core.runs.rounds import gate, local_adapter, next_round
+from selftrain_core.stages import STAGES, StageName
 from selftrain_core.stages.answers import stage as answers
-from selftrain_core.stages.base import StagePlan
 from selftrain_core.stages.chunk import stage as chunk
 from selftrain_core.stages.curate import stage as curate
 from selftrain_core.stages.evaluate import stage as evaluate
@@ -26,6 +24,7 @@ from selftrain_core.stages.score import stage as score
 from selftrain_core.stages.train import stage as train
 from selftrain_core.store import ArtifactRef, ArtifactStore
 from tasks.run_page import publish_run_page
+from tasks.run_stage import run_task
 from tasks.stages import (
     answers_task,
     chunk_task,
@@ -36,17 +35,6 @@ from tasks.stages import (
     score_task,
     train_task,
 )
-
-StageName = Literal["ingest", "chunk", "questions", "answers", "score", "curate", "train", "evaluate"]
-
-
-def run_task(task: Task, plan: StagePlan, cfg: RunConfig) -> ArtifactRef:
-    """Run a stage task; refresh Prefect's cache when the artifact is missing or corrupt, so it recomputes; retry it
-    after a transient failure as `cfg.retries` says (tasks/retries.py decides what is transient)."""
-    store = ArtifactStore(cfg.artifact_root)
-    intact = store.is_complete(plan.stage, plan.key) and not store.verify(plan.stage, plan.key)
-    retries = {"retries": cfg.retries.count, "retry_delay_seconds": cfg.retries.delay_s}
-    return task.with_options(refresh_cache=not intact, **retries)(plan=plan, cfg=cfg)
 
 
 def record_no_model(reason: str) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 _LAZY = {
     "RunConfig": "selftrain_core.config.run",
-    "STAGES": "selftrain_core.config.run",
+    "STAGES": "selftrain_core.stages",
     "load_run_config": "selftrain_core.config.loading",
 }
 

@@ -6,16 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from selftrain_core.config.base import RUNTIME, StrictModel, adapter_folder
-from selftrain_core.errors import ModelNotFoundError
-from selftrain_core.models.names import check_model_name
-
-
-def _checked(name: str, kind: str) -> str:
-    try:
-        return check_model_name(name, kind)
-    except ModelNotFoundError as exc:  # pydantic reports ValueErrors with the field's path
-        raise ValueError(str(exc)) from None
+from selftrain_core.config.base import NOT_SIGNED, RUNTIME, StrictModel, absolute_path
 
 
 class ModelConfig(StrictModel):
@@ -32,17 +23,13 @@ class ModelConfig(StrictModel):
         None,
         description="A LoRA adapter applied on the policy when sampling answers and evaluated as the previous "
         "round (the flow sets it from round 2 on; questions are always written by the base model).",
+        json_schema_extra=NOT_SIGNED,
     )
-
-    @field_validator("name")
-    @classmethod
-    def _known_name(cls, name: str) -> str:
-        return _checked(name, "model")
 
     @field_validator("adapter")
     @classmethod
-    def _adapter_exists(cls, path: str | None) -> str | None:
-        return None if path is None else adapter_folder(path)
+    def _absolute(cls, path: str | None) -> str | None:
+        return None if path is None else absolute_path(path)
 
 
 class EmbedderConfig(StrictModel):
@@ -51,8 +38,3 @@ class EmbedderConfig(StrictModel):
         description="Sentence-transformers embedder: an offline alias (all-minilm-l6-v2), a local folder or hub id.",
     )
     batch_size: int = Field(64, gt=0, description="Sentences per encode batch.", json_schema_extra=RUNTIME)
-
-    @field_validator("name")
-    @classmethod
-    def _known_name(cls, name: str) -> str:
-        return _checked(name, "embedder")

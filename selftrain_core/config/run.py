@@ -11,29 +11,38 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
-from selftrain_core.config.base import RUNTIME, StrictModel
+from selftrain_core.config.base import NOT_SIGNED, RUNTIME, StrictModel
 from selftrain_core.config.models import EmbedderConfig, ModelConfig
+from selftrain_core.config.publish import PublishConfig
 from selftrain_core.config.retries import RetriesConfig
 from selftrain_core.config.rounds import RoundsConfig
+from selftrain_core.stages import STAGES  # noqa: F401  (re-exported: `from selftrain_core.config import STAGES`)
 from selftrain_core.stages.answers.config import AnswersConfig
 from selftrain_core.stages.chunk.config import ChunkConfig
 from selftrain_core.stages.curate.config import CurateConfig
 from selftrain_core.stages.evaluate.config import EvaluateConfig
 from selftrain_core.stages.ingest.config import IngestConfig
 from selftrain_core.stages.questions.config import QuestionsConfig
-from selftrain_core.stages.score.config import ScoreConfig, check_nli_model
+from selftrain_core.stages.score.config import ScoreConfig
 from selftrain_core.stages.train.config import TrainConfig
 
 
 class RunConfig(StrictModel):
     """One self-training run: every stage's settings. Load with `load_run_config`."""
 
-    name: str = Field("offline-cpu", description="A name for this configuration (shown in reports).")
+    name: str = Field(
+        "offline-cpu", description="A name for this configuration (shown in reports).", json_schema_extra=NOT_SIGNED
+    )
     artifact_root: str = Field(
         "artifacts", description="Artifact root: a local folder or any fsspec URL.", json_schema_extra=RUNTIME
     )
     seed: int = Field(0, description="Seed for splits, sampling, training and bootstrap.")
-    iteration: int = Field(1, ge=1, description="Self-training round (recorded in manifests; set by the flow).")
+    iteration: int = Field(
+        1,
+        ge=1,
+        description="Self-training round (recorded in manifests; set by the flow).",
+        json_schema_extra=NOT_SIGNED,
+    )
     rounds: RoundsConfig = Field(
         default_factory=RoundsConfig, description="How many rounds, and the gate between them."
     )
@@ -48,12 +57,11 @@ class RunConfig(StrictModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     retries: RetriesConfig = Field(default_factory=RetriesConfig, description="Stage retries after transient failures.")
-
-    @model_validator(mode="after")
-    def _nli_for_evaluation(self) -> RunConfig:
-        if self.evaluate.hallucination_check == "nli":
-            check_nli_model(self.score.nli.name, self.score.nli.revision)
-        return self
+    publish: PublishConfig = Field(
+        default_factory=PublishConfig,
+        description="Push the checkpoint and its curated data to the Hugging Face Hub (opt-in: set a repo id).",
+        json_schema_extra=RUNTIME,
+    )
 
     @model_validator(mode="after")
     def _gate_reads_an_evaluated_set(self) -> RunConfig:
@@ -73,6 +81,3 @@ class RunConfig(StrictModel):
         if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
             raise ValueError("use letters, digits, '.', '_' or '-'")
         return name
-
-
-STAGES: tuple[str, ...] = ("ingest", "chunk", "questions", "answers", "score", "curate", "train", "evaluate")

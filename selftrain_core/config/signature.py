@@ -7,20 +7,11 @@ compares documents for that)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from selftrain_core.config import RunConfig
 from selftrain_core.config.base import result_settings
 from selftrain_core.hashing import stable_hash
 
-NOT_SIGNED = (("name",), ("iteration",), ("model", "adapter"), ("train", "init_adapter"))
-
 
 def run_signature(cfg: RunConfig) -> str:
-    settings: dict[str, Any] = result_settings(cfg)
-    for *sections, field in NOT_SIGNED:
-        node = settings
-        for section in sections:
-            node = node[section]
-        node.pop(field)
-    return "cfg-" + stable_hash(settings)
+    """The hash of the settings that are neither RUNTIME nor NOT_SIGNED (config/base.py marks them)."""
+    return "cfg-" + stable_hash(result_settings(cfg, without=("runtime", "not_signed")))

@@ -5,6 +5,8 @@ written. Each error names the setting."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jinja2
 
 from selftrain_core.backends.loading import stage_model
@@ -84,6 +86,60 @@ def check_names_resolve(cfg: RunConfig) -> None:
         resolve_model(cfg.embedder.name, kind="embedder")
     except SelftrainError as exc:
         raise type(exc)(f"embedder.name: {exc}") from None
+    for setting, prompt_id in scorer_prompts(cfg):
+        try:
+            load_prompt(prompt_id)
+        except SelftrainError as exc:
+            raise ConfigError(f"{setting}: {exc}") from None
+    for setting, path in (("model.adapter", cfg.model.adapter), ("train.init_adapter", cfg.train.init_adapter)):
+        if path is not None:
+            check_adapter_folder(setting, path)
+    if needs_nli(cfg):
+        check_nli_model(cfg.score.nli.name, cfg.score.nli.revision)
+
+
+def scorer_prompts(cfg: RunConfig) -> list[tuple[str, str]]:
+    """The scorers' own prompts (rendered by the scorer with its own values, so only loaded here)."""
+    return [
+        ("score.reflection_prompt", cfg.score.reflection_prompt),
+        ("score.support_prompt", cfg.score.support_prompt),
+    ]
+
+
+def check_adapter_folder(setting: str, path: str) -> None:
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ConfigError(f"{setting}: checkpoint folder {path!r} does not exist")
+    if not (folder / "adapter_config.json").is_file():
+        raise ConfigError(f"{setting}: {path!r} is not a LoRA adapter folder (no adapter_config.json)")
+
+
+def needs_nli(cfg: RunConfig) -> bool:
+    """The NLI model is used by a scorer that names it as a role, and by evaluate.hallucination_check=nli."""
+    from selftrain_core.scorers import scorer_class
+
+    return "nli" in scorer_class(cfg.score.scorer).roles(cfg.score) or cfg.evaluate.hallucination_check == "nli"
+
+
+def check_nli_model(name: str, revision: str | None) -> None:
+    """Raise ConfigError (naming score.nli.name) unless `name` is loadable here and has readable NLI labels."""
+    from selftrain_core.models.resolve import hub_offline, local_config_folder
+    from selftrain_core.scorers.nli import labels_of_folder
+
+    try:
+        folder = local_config_folder(name, revision, kind="nli")
+        if folder is not None:
+            labels_of_folder(folder, f"score.nli.name {name!r}")
+    except SelftrainError as exc:
+        raise ConfigError(f"score.nli.name: {exc}") from None
+    if folder is None and hub_offline():
+        raise ConfigError(
+            f"score.nli.name: NLI model {name!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE "
+            f"is set, so it cannot be loaded. Download it first (huggingface-cli download {name}) or set "
+            "score.nli.name to a local folder, or pick a scorer that needs no NLI model "
+            "(embedding-agreement, semantic-entropy / bsdetector with consistency=embedding)."
+        )
+    # online and not cached: downloaded when the score stage is planned
 
 
 def server_of(cfg: RunConfig, setting: str):

@@ -5,7 +5,8 @@ import pytest
 from selftrain_core.config import RunConfig
 from selftrain_core.config.base import result_settings
 from selftrain_core.config.loading import load_run_config, preset_names
-from selftrain_core.errors import ConfigError
+from selftrain_core.errors import ConfigError, ModelNotFoundError
+from selftrain_core.runs.resolution import check_names_resolve
 
 
 @pytest.mark.parametrize("preset", preset_names())
@@ -37,7 +38,6 @@ def test_dotted_overrides_parse_values():
     [
         ("answers.num_samples=0", "answers.num_samples"),
         ("answers.nope=1", "answers.nope"),
-        ("model.name=smollm3", "model.name"),
         ("ingest.test_fraction=1.5", "ingest.test_fraction"),
         ("chunk.overlap_tokens=400", "chunk"),
     ],
@@ -118,9 +118,10 @@ def test_a_lower_limit_above_its_upper_limit_is_refused(overrides, message):
     load_run_config(None, [f"{low}=40", f"{high}=40"])  # equal limits are fine
 
 
-def test_unknown_model_name_suggests_the_alias():
-    with pytest.raises(ConfigError, match="smollm2-135m-instruct"):
-        load_run_config(None, ["model.name=smollm2-135m"])
+def test_unknown_model_name_suggests_the_alias_at_preflight_not_at_loading():
+    cfg = load_run_config(None, ["model.name=smollm2-135m"])  # loading a config reads no disk
+    with pytest.raises(ModelNotFoundError, match=r"model\.name: .*smollm2-135m-instruct"):
+        check_names_resolve(cfg)
 
 
 def test_bad_override_syntax_and_missing_file(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from selftrain_core.backends.config import (
     OpenAIServerConfig,
@@ -14,8 +14,6 @@ from selftrain_core.backends.config import (
     server_field,
 )
 from selftrain_core.config.base import RUNTIME, StrictModel
-from selftrain_core.errors import ModelNotFoundError
-from selftrain_core.models.names import check_model_name
 
 EvalSet = Literal["held_out", "train_new", "known", "gold_train", "gold_held_out"]
 EVAL_SETS: tuple[str, ...] = EvalSet.__args__
@@ -51,16 +49,6 @@ class JudgeConfig(StrictModel):
         default_factory=lambda: ["held_out", "train_new"],
         description="Evaluation sets whose answers the judge compares (each arm against base, both orders).",
     )
-
-    @field_validator("model")
-    @classmethod
-    def _known_name(cls, name: str | None) -> str | None:
-        if name is None:
-            return None
-        try:
-            return check_model_name(name, "model")
-        except ModelNotFoundError as exc:
-            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _server_matches_backend(self) -> JudgeConfig:

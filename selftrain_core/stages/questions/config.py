@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from selftrain_core.backends.config import (
     OpenAIServerConfig,
@@ -13,21 +13,13 @@ from selftrain_core.backends.config import (
     engine_field,
     server_field,
 )
-from selftrain_core.config.base import RUNTIME, StrictModel
-from selftrain_core.config.models import _checked
+from selftrain_core.config.base import FINGERPRINTED, RUNTIME, StrictModel
 
-QUESTION_FILTERS = (
-    "empty",
-    "not_a_question",
-    "too_short",
-    "too_long",
-    "meta_question",
-    "missing_subject",
-    "near_duplicate",
-)
 QuestionFilter = Literal[
     "empty", "not_a_question", "too_short", "too_long", "meta_question", "missing_subject", "near_duplicate"
 ]
+QUESTION_FILTERS: tuple[QuestionFilter, ...] = get_args(QuestionFilter)
+"""The question filters in their default order: the one list of their names."""
 
 
 class QuestionsConfig(StrictModel):
@@ -38,10 +30,11 @@ class QuestionsConfig(StrictModel):
     )
     model: str | None = Field(
         None,
+        json_schema_extra=FINGERPRINTED,
         description="Question writer for the hf and vllm backends: an offline alias, a local folder or a hub "
         "id. Empty: the policy model. (With backend openai, name the served model in questions.server.model.)",
     )
-    revision: str | None = Field(None, description="Hub revision of questions.model.")
+    revision: str | None = Field(None, description="Hub revision of questions.model.", json_schema_extra=FINGERPRINTED)
     server: OpenAIServerConfig | None = server_field("questions")
     vllm: VLLMEngineConfig = engine_field("questions")
     prompt: str = Field("question_writer", description="Prompt template id (a file in selftrain_core/prompts).")
@@ -66,11 +59,6 @@ class QuestionsConfig(StrictModel):
     shard_size: int = Field(
         64, gt=0, description="Chunks per shard; a restarted run skips finished shards.", json_schema_extra=RUNTIME
     )
-
-    @field_validator("model")
-    @classmethod
-    def _known_name(cls, name: str | None) -> str | None:
-        return None if name is None else _checked(name, "model")
 
     @model_validator(mode="after")
     def _server_matches_backend(self) -> QuestionsConfig:

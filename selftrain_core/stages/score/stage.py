@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from selftrain_core.config import RunConfig
-from selftrain_core.config.base import result_settings
+from selftrain_core.config.base import result_settings, runtime_settings
 from selftrain_core.hashing import stable_hash
 from selftrain_core.models.loading import load_embedder
 from selftrain_core.models.resolve import ResolvedModel, resolve_model
@@ -75,7 +75,7 @@ def plan(cfg: RunConfig, answers: ArtifactRef) -> StagePlan:
         settings,
         [answers],
         models,
-        runtime={"embedder_batch_size": cfg.embedder.batch_size, "nli_batch_size": cfg.score.nli.batch_size},
+        runtime={"embedder": runtime_settings(cfg.embedder), "nli": runtime_settings(cfg.score.nli)},
     )
 
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from selftrain_core.config.base import RUNTIME, StrictModel, adapter_folder
+from selftrain_core.config.base import FINGERPRINTED, NOT_SIGNED, RUNTIME, StrictModel, absolute_path
 
 
 class TrainConfig(StrictModel):
@@ -49,6 +49,7 @@ class TrainConfig(StrictModel):
         None,
         description="Continue training this LoRA adapter folder (e.g. the previous round's `adapter/`) instead "
         "of a fresh one; under DPO a frozen copy of it is the reference model.",
+        json_schema_extra=NOT_SIGNED | FINGERPRINTED,
     )
     merge: bool = Field(False, description="Also save the LoRA adapter merged into full weights (`merged/`).")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
@@ -93,8 +94,8 @@ class TrainConfig(StrictModel):
 
     @field_validator("init_adapter")
     @classmethod
-    def _adapter_exists(cls, path: str | None) -> str | None:
-        return None if path is None else adapter_folder(path)
+    def _absolute(cls, path: str | None) -> str | None:
+        return None if path is None else absolute_path(path)
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from selftrain_core.config import RunConfig
-from selftrain_core.config.base import result_settings
+from selftrain_core.config.base import result_settings, runtime_settings
 from selftrain_core.errors import StageInputError
 from selftrain_core.models.resolve import folder_fingerprint, resolve_model
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
@@ -41,15 +41,16 @@ def plan(cfg: RunConfig, curated: ArtifactRef) -> StagePlan:
     if cfg.train.init_adapter:
         path = Path(cfg.train.init_adapter)
         models.append({"role": "init_adapter", "name": str(path), "fingerprint": folder_fingerprint(path)})
-    settings = {"train": result_settings(cfg.train), "seed": cfg.seed, "dtype": cfg.model.dtype}
-    settings["train"].pop("init_adapter")  # its files' fingerprint is in the key, not its path
+    # init_adapter: its files' fingerprint is in the key, not its path
+    train_settings = result_settings(cfg.train, without=("runtime", "fingerprinted"))
+    settings = {"train": train_settings, "seed": cfg.seed, "dtype": cfg.model.dtype}
     return make_plan(
         STAGE,
         VERSION,
         settings,
         [curated],
         models,
-        runtime={"device": cfg.model.device, "launcher": cfg.train.launcher, "threads": cfg.train.threads},
+        runtime=runtime_settings(cfg.train) | {"device": cfg.model.device},
     )
 
 

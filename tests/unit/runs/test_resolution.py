@@ -65,3 +65,14 @@ def test_a_base_model_without_a_chat_template_is_refused(data, tiny_lm, tmp_path
     cfg = build_run_config(with_section(data, "model", name=str(plain)))
     with pytest.raises(ConfigError, match=r"model\.name=.*plain: the model has no chat template"):
         check_names_resolve(cfg)
+
+
+def test_adapters_and_scorer_prompts_are_checked_at_preflight_not_when_the_config_loads(data, tmp_path):
+    missing = str(tmp_path / "no-adapter")
+    cfg = build_run_config(with_section(data, "model", adapter=missing))  # loading reads no disk
+    assert cfg.model.adapter == missing
+    with pytest.raises(ConfigError, match=r"model\.adapter: checkpoint folder .*no-adapter' does not exist"):
+        check_names_resolve(cfg)
+    cfg = build_run_config(with_section(data, "score", reflection_prompt="no_such_prompt"))
+    with pytest.raises(ConfigError, match=r"score\.reflection_prompt: unknown prompt 'no_such_prompt'"):
+        check_names_resolve(cfg)

@@ -10,6 +10,7 @@ from selftrain_cli.app import app
 from selftrain_core.config.loading import build_run_config
 from selftrain_core.errors import ConfigError
 from selftrain_core.export.hf_dataset import export_dataset
+from selftrain_core.runs.resolution import check_names_resolve
 from selftrain_core.stages.base import RunInfo
 from selftrain_core.stages.curate import stage as curate
 from selftrain_core.stages.curate.calibration import sweep, truly_unknown
@@ -67,14 +68,18 @@ def test_score_stage_runs_each_scorer_and_records_its_models(settings, answered,
         assert all("grade" in json.loads(r["details"])["no_doc"] for r in rows)
 
 
-def test_nli_scorer_the_machine_cannot_load_fails_at_configuration(answered, tmp_path):
+def test_nli_scorer_the_machine_cannot_load_fails_at_preflight(answered, tmp_path):
     data, _ = answered
     with pytest.raises(ConfigError, match=r"score\.nli\.name.*not in the local Hugging Face cache"):
-        _cfg(data, score={"scorer": "selfcheck-nli", "nli": {"name": "nobody/no-such-nli"}})
+        check_names_resolve(_cfg(data, score={"scorer": "selfcheck-nli", "nli": {"name": "nobody/no-such-nli"}}))
     odd = build_tiny_nli(tmp_path / "odd", {0: "positive", 1: "negative", 2: "mixed"})
     with pytest.raises(ConfigError, match="cannot tell the NLI classes"):
-        _cfg(data, score={"scorer": "semantic-entropy", "consistency": "nli", "nli": {"name": str(odd)}})
-    _cfg(data, score={"scorer": "semantic-entropy", "nli": {"name": "nobody/no-such-nli"}})  # NLI unused: fine
+        check_names_resolve(
+            _cfg(data, score={"scorer": "semantic-entropy", "consistency": "nli", "nli": {"name": str(odd)}})
+        )
+    check_names_resolve(_cfg(data, score={"scorer": "semantic-entropy", "nli": {"name": "nobody/no-such-nli"}}))
+    with pytest.raises(ConfigError, match=r"score\.nli\.name.*not in the local Hugging Face cache"):
+        check_names_resolve(_cfg(data, evaluate={"hallucination_check": "nli"}, score={"nli": {"name": "nobody/x"}}))
 
 
 @pytest.mark.parametrize("strategy", ["reference-vs-worst", "no-document"])

@@ -183,10 +183,10 @@ def test_the_train_stage_writes_checkpoint_model_cards_and_log(config):
 
 def test_bad_training_settings_fail_before_any_work(config, tmp_path):
     with pytest.raises(ConfigError, match="train.init_adapter.*does not exist"):
-        config(init_adapter=str(tmp_path / "nowhere"))
+        check_run_supported(config(init_adapter=str(tmp_path / "nowhere")))
     (tmp_path / "not-adapter").mkdir()
-    with pytest.raises(ConfigError, match="not a LoRA adapter folder"):
-        config(init_adapter=str(tmp_path / "not-adapter"))
+    with pytest.raises(ConfigError, match="train.init_adapter.*not a LoRA adapter folder"):
+        check_run_supported(config(init_adapter=str(tmp_path / "not-adapter")))
     with pytest.raises(ConfigError, match="qlora needs a CUDA GPU"):
         cfg = config(finetune="qlora")
         train.plan(cfg, write_curated(ArtifactStore(cfg.artifact_root), PAIRS, SFT))
