@@ -26,112 +26,16 @@ import argparse
 import platform
 import sys
 import tempfile
-import time
+from dataclasses import replace
 from pathlib import Path
+
+from _overhead import build_config, stage_requests, stage_vs_raw, timed, upstream
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.openai_server
 
 
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
-
-
-def build_config(root: Path, documents: int, k: int, tokens: int):
-    from selftrain_core.config.loading import build_run_config, read_config_source
-
-    data = read_config_source("offline-cpu")
-    data.update(artifact_root=str(root))
-    data["ingest"] = {
-        "source": {"kind": "wiki-vital", "categories": ["Geography"], "documents_per_category": documents}
-    }
-    data["questions"] = {**data["questions"], "filters": []}
-    data["answers"] = {**data["answers"], "num_samples": k, "max_new_tokens": tokens}
-    return build_run_config(data)
-
-
-def upstream(cfg):
-    from selftrain_core.stages.base import RunInfo
-    from selftrain_core.stages.chunk import stage as chunk
-    from selftrain_core.stages.ingest import stage as ingest
-    from selftrain_core.stages.questions import stage as questions
-    from selftrain_core.store import ArtifactStore
-
-    store, refs, quiet = ArtifactStore(cfg.artifact_root), {}, lambda _: None
-    refs["ingest"] = ingest.run(cfg, ingest.plan(cfg), store, RunInfo(), quiet)
-    refs["chunk"] = chunk.run(cfg, chunk.plan(cfg, refs["ingest"]), store, RunInfo(), quiet)
-    refs["questions"] = questions.run(cfg, questions.plan(cfg, refs["chunk"]), store, RunInfo(), quiet)
-    return store, refs
-
-
-def stage_requests(cfg, store, refs):
-    """(questions, the requests the answers stage sends for them), in the stage's order."""
-    from selftrain_core.stages.answers import stage as answers
-
-    rows = sorted(store.read_rows(refs["questions"]), key=lambda q: q["question_id"])
-    passages = {c["chunk_id"]: c["text"] for c in store.read_rows(refs["chunk"])}
-    return rows, [r for q in rows for r in answers.question_requests(cfg, q, passages[q["chunk_id"]])]
-
-
-class BackendClock:
-    """Seconds spent inside the backend (opening it, generate, close) while the stage runs: the stage's own share
-    is the rest, measured in the same run, so it is free of the run-to-run noise of a shared machine."""
-
-    def __init__(self, stage_module):
-        self.seconds, self._module = 0.0, stage_module
-        self._open = stage_module.open_backend
-
-    def _timed(self, fn):
-        def call(*args, **kwargs):
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds += time.perf_counter() - start
-
-        return call
-
-    def __enter__(self):
-        def open_backend(*args, **kwargs):
-            backend = self._timed(self._open)(*args, **kwargs)
-            backend.generate, backend.close = self._timed(backend.generate), self._timed(backend.close)
-            return backend
-
-        self._module.open_backend = open_backend
-        return self
-
-    def __exit__(self, *exc):
-        self._module.open_backend = self._open
-
-
-def stage_vs_raw(cfg, store, refs, raw, repeats: int = 2) -> dict[str, float]:
-    """Best-of times (the machine is shared: the least disturbed run is the truest): `raw(requests)` repeats + 1
-    times, interleaved with `repeats` stage runs, each stage run on a deleted artifact (never a cache hit); and the
-    stage runs' total time over the time spent inside their backend."""
-    from selftrain_core.stages.answers import stage as answers
-    from selftrain_core.stages.base import RunInfo
-
-    rows, requests = stage_requests(cfg, store, refs)
-    plan = answers.plan(cfg, refs["questions"], refs["chunk"])
-    raws, stages = [timed(lambda: raw(requests))[0]], []
-    with BackendClock(answers) as clock:
-        for _ in range(repeats):
-            store.delete("answers", plan.key)
-            stages.append(timed(lambda: answers.run(cfg, plan, store, RunInfo(), lambda _: None))[0])
-            raws.append(timed(lambda: raw(requests))[0])
-    return {
-        "questions": len(rows),
-        "requests": len(requests),
-        "stage_s": min(stages),
-        "raw_s": min(raws),
-        "inside": sum(stages) / clock.seconds,
-    }
-
-
 def vllm_rows(cfg, store, refs, k: int) -> list[str]:
     """The vllm rows of the table, or one line saying why there are none."""
-    from selftrain_core.backends.base import ChatRequest
     from selftrain_core.backends.vllm_engine import VLLMBackend, vllm_python
     from selftrain_core.errors import ConfigError
     from selftrain_core.hashing import derive_seed
@@ -149,9 +53,7 @@ def vllm_rows(cfg, store, refs, k: int) -> list[str]:
         rows = sorted(store.read_rows(refs["questions"]), key=lambda q: q["question_id"])
         no_doc = [answers.question_requests(vcfg, q, "")[2] for q in rows]
         fan_out = [
-            ChatRequest(
-                f"{r.request_id}/{s}", r.messages, 1, r.temperature, r.top_p, r.max_tokens, derive_seed(r.seed, s)
-            )
+            replace(r, request_id=f"{r.request_id}/{s}", n=1, seed=derive_seed(r.seed, s))
             for r in no_doc
             for s in range(r.n)
         ]
@@ -185,11 +87,12 @@ def vllm_rows(cfg, store, refs, k: int) -> list[str]:
 
 def hf_rows(cfg, store, refs, k: int) -> list[str]:
     from selftrain_core.backends.loading import open_backend
-    from selftrain_core.models.resolve import resolve_model
+    from selftrain_core.backends.settings import GenerationSettings
 
-    load_s, backend = timed(
-        lambda: open_backend("hf", resolve_model(cfg.model.name), device="cpu", batch_size=cfg.answers.batch_size)
+    settings = GenerationSettings(
+        section="answers", backend="hf", model=cfg.model.name, device="cpu", batch_size=cfg.answers.batch_size
     )
+    load_s, backend = timed(lambda: open_backend(settings))
     hf = stage_vs_raw(cfg, store, refs, backend.generate)
     backend.close()
     return [

@@ -67,7 +67,7 @@ class HFEngine:
         self.backend = HFBackend(load_causal_lm(model, device="cpu"), load_tokenizer(model))
 
     def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
-        return len(self.backend._prompt_ids(ChatRequest("", messages)))
+        return len(self.backend._prompt_ids(ChatRequest(request_id="", messages=messages)))
 
     def generate(self, requests: list[ChatRequest]) -> list[ChatResult]:
         return self.backend.generate(requests)
@@ -136,14 +136,14 @@ def create_app(engine: Any, served_name: str, faults: dict[str, Any] | None = No
                     "BadRequestError",
                 )
             request = ChatRequest(
-                "r",
-                messages,
-                n,
-                float(body.get("temperature", 1.0)),
-                float(body.get("top_p", 1.0)),
-                max_tokens,
-                int(body.get("seed") or 0),
-                bool(body.get("logprobs")),
+                request_id="r",
+                messages=messages,
+                n=n,
+                temperature=float(body.get("temperature", 1.0)),
+                top_p=float(body.get("top_p", 1.0)),
+                max_tokens=max_tokens,
+                seed=int(body.get("seed") or 0),
+                logprobs=bool(body.get("logprobs")),
             )
             (result,) = engine.generate([request])
             served["count"] += 1

@@ -13,6 +13,8 @@ from pydantic import Field, field_validator
 
 from selftrain_core.config.base import RUNTIME, StrictModel
 
+BACKENDS = ("hf", "vllm", "openai")
+
 
 class OpenAIServerConfig(StrictModel):
     base_url: str = Field(
@@ -101,16 +103,33 @@ def server_field(stage: str):
     )
 
 
-def check_backend(section: str, backend: str, server: OpenAIServerConfig | None, model: str | None = None) -> None:
-    """A server exactly when the backend is 'openai'; a local model name only for a local backend (hf, vllm)."""
+def backend_problem(
+    section: str, backend: str, server: OpenAIServerConfig | None, model: str | None = None, adapter: str | None = None
+) -> str | None:
+    """What is wrong with a section's generation settings, or None: a server exactly when the backend is 'openai';
+    a local model name and a local LoRA adapter only for a local backend (hf, vllm), since a server samples the
+    model it serves."""
+    if backend not in BACKENDS:
+        return f"{section}.backend is {backend!r}; backends: {', '.join(BACKENDS)}"
     if backend == "openai" and server is None:
-        raise ValueError(f"{section}.backend is 'openai': set {section}.server (base_url and model at least)")
+        return f"{section}.backend is 'openai': set {section}.server (base_url and model at least)"
     if backend != "openai" and server is not None:
-        raise ValueError(
-            f"{section}.server is set but {section}.backend is {backend!r}; set backend: openai or drop server"
-        )
+        return f"{section}.server is set but {section}.backend is {backend!r}; set backend: openai or drop server"
     if backend == "openai" and model is not None:
-        raise ValueError(
+        return (
             f"{section}.model names a local or hub model for the hf backend; with backend 'openai' name the served "
             f"model in {section}.server.model"
         )
+    if backend == "openai" and adapter is not None:
+        return (
+            f"{section}.backend is 'openai', which samples the served {section}.server.model and cannot apply "
+            f"model.adapter ({adapter}); serve the adapter under its own name and set {section}.server.model to "
+            f"it, or use {section}.backend: hf"
+        )
+    return None
+
+
+def check_backend(section: str, backend: str, server: OpenAIServerConfig | None, model: str | None = None) -> None:
+    """A config section's validator: ValueError (pydantic names the section) for `backend_problem`'s findings."""
+    if (problem := backend_problem(section, backend, server, model)) is not None:
+        raise ValueError(problem)

@@ -106,7 +106,7 @@ class HFBackend:
                 for text in (form, " " + form):
                     ids.add(self.tokenizer.encode(text, add_special_tokens=False)[0])
             variants.append(sorted(ids))
-        encoded = [self._prompt_ids(ChatRequest("", list(p))) for p in prompts]
+        encoded = [self._prompt_ids(ChatRequest(request_id="", messages=list(p))) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
         out: list[list[float]] = [[] for _ in prompts]
         pad = self.tokenizer.pad_token_id

@@ -11,20 +11,17 @@
   A greedy request (temperature 0) asks for one completion and repeats it, as the hf backend does.
 - Every call passes `max_tokens` and `seed` explicitly; `logprobs=True` fills Completion.token_logprobs; finish
   reasons other than "length" count as "stop".
-- User errors become ServerError subclasses naming what to change: a refused key (401/403), a model the server does
-  not serve (checked against GET /models before any work, and on 404), a prompt longer than the model's window
-  (an error, not a drop: a chunk that does not fit is a config that does not fit the model, and dropping it would
-  quietly bias the data toward short chunks), a response with no choices, any other rejected request.
+- User errors become ServerError subclasses naming what to change (openai_errors.py): a refused key, a model the
+  server does not serve (checked against GET /models before any work, and on 404), a prompt longer than the model's
+  window, a response with no choices (here), any other rejected request.
 - The API key is read when the backend opens, from a Prefect Secret block (`api_key_secret`) or the environment
   variable `api_key_env` (backends/api_keys.py), and is scrubbed from every message this module raises or logs.
 """
 
 from __future__ import annotations
 
-import difflib
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,17 +30,11 @@ from typing import Any
 
 import openai
 
-from selftrain_core.backends.api_keys import api_key, key_source
-from selftrain_core.backends.base import ChatRequest, ChatResult, Completion
+from selftrain_core.backends.api_keys import api_key
+from selftrain_core.backends.chat import ChatRequest, ChatResult, Completion
 from selftrain_core.backends.config import OpenAIServerConfig
-from selftrain_core.backends.errors import (
-    EmptyResponseError,
-    PromptTooLongError,
-    RequestRejectedError,
-    ServedModelNotFoundError,
-    ServerAuthError,
-    ServerUnavailableError,
-)
+from selftrain_core.backends.errors import EmptyResponseError, RequestRejectedError, ServerUnavailableError
+from selftrain_core.backends.openai_errors import ServerErrors, retry_after, retryable
 from selftrain_core.backends.served import served_model
 from selftrain_core.backends.usage import Usage
 from selftrain_core.hashing import derive_seed
@@ -51,26 +42,6 @@ from selftrain_core.hashing import derive_seed
 log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 60.0
-_CONTEXT = re.compile(r"context (length|window)|context_length|max_model_len|maximum model length|too long", re.I)
-_NO_MODEL = re.compile(r"model.*(does not exist|not found|not served)|model_not_found", re.I)
-_CODE_PREFIX = re.compile(r"^Error code: \d+ - ")
-_KEYLIKE = re.compile(r"\bsk-[A-Za-z0-9_*.\-]{3,}")
-
-
-def _retryable(exc: Exception) -> bool:
-    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
-        return True
-    return isinstance(exc, openai.APIStatusError) and (exc.status_code in (408, 429) or exc.status_code >= 500)
-
-
-def _retry_after(exc: Exception) -> float:
-    """The server's Retry-After in seconds (0 when absent, or an HTTP date: our own backoff then)."""
-    if not isinstance(exc, openai.APIStatusError):
-        return 0.0
-    try:
-        return float(exc.response.headers.get("retry-after", 0))
-    except ValueError:
-        return 0.0
 
 
 class OpenAICompatBackend:
@@ -89,56 +60,13 @@ class OpenAICompatBackend:
         self.client = openai.OpenAI(
             base_url=server.base_url, api_key=self._key or "no-key", max_retries=0, timeout=server.timeout_s
         )
+        self.errors = ServerErrors(server, self._key, lambda: self.served_models(quiet=True))
         self._count = threading.Lock()
         self.usage = Usage()
 
     def close(self) -> None:
         self.client.close()
 
-    # --- errors ------------------------------------------------------------------------------------------
-    def _scrub(self, text: str) -> str:
-        if self._key:
-            text = text.replace(self._key, "<api key>")
-        return _KEYLIKE.sub("sk-***", text)
-
-    def _describe(self, exc: Exception) -> str:
-        if isinstance(exc, openai.APIStatusError):  # the client's message repeats the code: "Error code: 404 - ..."
-            return self._scrub(f"HTTP {exc.status_code}: {_CODE_PREFIX.sub('', exc.message)}")
-        cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ is not None else ""
-        return self._scrub(f"{type(exc).__name__}: {str(exc).rstrip('.')}{cause}")
-
-    def _auth_error(self, exc: openai.APIStatusError) -> ServerAuthError:
-        source = key_source(self.server)
-        unset = "empty" if self.server.api_key_secret else "not set"
-        fix = f"no key was sent: {source} is {unset}" if self._key is None else f"check the key in {source}"
-        return ServerAuthError(f"{self.model.url} refused the request ({self._describe(exc)}): {fix}")
-
-    def _not_served(self, detail: str) -> ServedModelNotFoundError:
-        served = self.served_models(quiet=True)
-        close = difflib.get_close_matches(self.model.name, served, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        listing = f"; it serves {served}" if served else ""
-        return ServedModelNotFoundError(
-            f"{self.model.url} does not serve model {self.model.name!r} ({detail}){listing}.{hint} "
-            "Set server.model to a served name."
-        )
-
-    def _rejected(self, exc: openai.APIStatusError, request: ChatRequest, n: int) -> Exception:
-        status, detail = exc.status_code, self._describe(exc)
-        if status in (401, 403):
-            return self._auth_error(exc)
-        if status == 404 or _NO_MODEL.search(exc.message):
-            return self._not_served(detail)
-        if _CONTEXT.search(exc.message):
-            return PromptTooLongError(
-                f"request {request.request_id}: the prompt plus max_tokens={request.max_tokens} does not fit "
-                f"{self.model.name!r}'s context window ({detail}). Shorten chunks (chunk.max_tokens), lower the "
-                "stage's max_new_tokens, or serve a model with a longer context."
-            )
-        hint = " If the server does not support n > 1, set server.supports_n: false." if n > 1 else ""
-        return RequestRejectedError(f"{self.model.url} rejected request {request.request_id} ({detail}).{hint}")
-
-    # --- calls -------------------------------------------------------------------------------------------
     def _with_retries(self, call: Callable[[], Any], what: str) -> Any:
         attempts = self.server.max_retries + 1
         for attempt in range(attempts):
@@ -147,19 +75,21 @@ class OpenAICompatBackend:
             try:
                 return call()
             except (openai.APIConnectionError, openai.APIStatusError) as exc:
-                if not _retryable(exc):
+                if not retryable(exc):
                     raise
                 error = exc
             if attempt + 1 == attempts:
                 break
             wait_s = min(MAX_WAIT_S, self.server.retry_backoff_s * 2**attempt)
-            wait_s = max(wait_s / 2 + random.uniform(0, wait_s / 2), min(_retry_after(error), MAX_WAIT_S))
+            wait_s = max(wait_s / 2 + random.uniform(0, wait_s / 2), min(retry_after(error), MAX_WAIT_S))
             with self._count:
                 self.usage.retries += 1
-            log.warning("openai backend: %s: %s; retry %d in %.1f s", what, self._describe(error), attempt + 1, wait_s)
+            log.warning(
+                "openai backend: %s: %s; retry %d in %.1f s", what, self.errors.describe(error), attempt + 1, wait_s
+            )
             self._sleep(wait_s)
         raise ServerUnavailableError(
-            f"openai backend: {what} at {self.model.url} failed {attempts} times; last: {self._describe(error)}. "
+            f"openai backend: {what} at {self.model.url} failed {attempts} times; last: {self.errors.describe(error)}. "
             "Is the server up? A sharded stage keeps its finished shards: run it again to resume."
         ) from None
 
@@ -171,8 +101,8 @@ class OpenAICompatBackend:
             if quiet or exc.status_code in (404, 405):
                 return []
             if exc.status_code in (401, 403):
-                raise self._auth_error(exc) from None
-            raise RequestRejectedError(f"{self.model.url} refused GET /models ({self._describe(exc)})") from None
+                raise self.errors.auth(exc) from None
+            raise RequestRejectedError(f"{self.model.url} refused GET /models ({self.errors.describe(exc)})") from None
         except ServerUnavailableError:
             if quiet:
                 return []
@@ -183,7 +113,7 @@ class OpenAICompatBackend:
         """Before any work: the server answers, accepts the key, and serves the model."""
         served = self.served_models()
         if served and self.model.name not in served:
-            raise self._not_served("not in GET /models")
+            raise self.errors.not_served("not in GET /models")
 
     def _complete(self, request: ChatRequest, n: int, seed: int) -> tuple[list[Completion], int, int]:
         kwargs: dict[str, Any] = {
@@ -202,7 +132,7 @@ class OpenAICompatBackend:
                 lambda: self.client.chat.completions.create(**kwargs), f"request {request.request_id}"
             )
         except openai.APIStatusError as exc:
-            raise self._rejected(exc, request, n) from None
+            raise self.errors.rejected(exc, request, n) from None
         choices = sorted(response.choices or [], key=lambda c: c.index)
         if len(choices) < n:
             hint = " (it may not support n > 1: set server.supports_n: false)" if n > 1 and choices else ""

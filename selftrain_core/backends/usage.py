@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from selftrain_core.backends.base import ChatResult
+from selftrain_core.backends.chat import ChatResult
 from selftrain_core.backends.config import OpenAIServerConfig
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import jinja2
 
-from selftrain_core.backends.loading import stage_model
+from selftrain_core.backends.settings import stage_model
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import ConfigError, SelftrainError
 from selftrain_core.models.resolve import ResolvedModel, resolve_model

@@ -69,13 +69,12 @@ class BSDetector:
     def reflect(self, items: Sequence[ScoreInput]) -> list[str]:
         requests = [
             ChatRequest(
-                f"reflect/{i}",
-                self.prompt.messages(passage=item.document or "", question=item.question, answer=item.reference),
-                1,
-                0.0,
-                1.0,
-                16,
-                0,
+                request_id=f"reflect/{i}",
+                messages=self.prompt.messages(
+                    passage=item.document or "", question=item.question, answer=item.reference
+                ),
+                temperature=0.0,
+                max_tokens=16,
             )
             for i, item in enumerate(items)
         ]

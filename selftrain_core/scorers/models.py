@@ -44,7 +44,16 @@ class ScorerModels:
     @cached_property
     def policy(self):
         from selftrain_core.backends.loading import open_backend
+        from selftrain_core.backends.settings import GenerationSettings
 
-        return open_backend(
-            "hf", self._get("policy"), self.dtype, self.device, self.policy_batch_size, self.policy_adapter
+        policy = self._get("policy")
+        settings = GenerationSettings(
+            section="score",
+            backend="hf",
+            model=policy.name,
+            adapter=self.policy_adapter,
+            dtype=self.dtype,
+            device=self.device,
+            batch_size=self.policy_batch_size,
         )
+        return open_backend(settings, model=policy)

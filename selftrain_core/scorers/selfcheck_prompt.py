@@ -51,7 +51,10 @@ class SelfCheckPrompt:
         if isinstance(self.backend, OptionLogprobs):  # backends without logprobs: read the reply instead
             yes_no = self.backend.option_logprobs(prompts, ["Yes", "No"])
             return [1.0 / (1.0 + math.exp(no - yes)) for yes, no in yes_no]
-        requests = [ChatRequest(f"support/{i}", p, 1, 0.0, 1.0, 4, 0) for i, p in enumerate(prompts)]
+        requests = [
+            ChatRequest(request_id=f"support/{i}", messages=p, temperature=0.0, max_tokens=4)
+            for i, p in enumerate(prompts)
+        ]
         return [read_yes_no(r.completions[0].text) for r in self.backend.generate(requests)]
 
     def score(self, items: Sequence[ScoreInput]) -> list[ScoreResult]:

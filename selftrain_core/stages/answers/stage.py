@@ -9,25 +9,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from selftrain_core.backends.base import ChatRequest, ChatResult
-from selftrain_core.backends.errors import ServerUnavailableError
-from selftrain_core.backends.loading import open_backend, stage_model
+from selftrain_core.backends.base import Backend, ChatRequest, ChatResult
 from selftrain_core.backends.served import served_model, server_runtime, server_settings
+from selftrain_core.backends.settings import GenerationSettings
 from selftrain_core.backends.usage import usage_entry
 from selftrain_core.config import RunConfig
-from selftrain_core.config.base import result_settings
-from selftrain_core.errors import ConfigError, StageInputError
+from selftrain_core.config.base import result_settings, runtime_settings
+from selftrain_core.errors import StageInputError
 from selftrain_core.hashing import derive_seed, stable_hash
 from selftrain_core.models.resolve import folder_fingerprint, resolve_model
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
-from selftrain_core.stages.progress import Report, progress_bar
+from selftrain_core.stages.progress import Report
+from selftrain_core.stages.shards import BackendShards
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
 STAGE, VERSION = "answers", 2
@@ -62,17 +61,11 @@ SCHEMA = pa.schema(
 
 def plan(cfg: RunConfig, questions: ArtifactRef, chunks: ArtifactRef) -> StagePlan:
     settings = {"answers": result_settings(cfg.answers), "seed": cfg.seed, "dtype": cfg.model.dtype}
-    runtime = {"batch_size": cfg.answers.batch_size, "shard_size": cfg.answers.shard_size, "device": cfg.model.device}
-    server = cfg.answers.server
-    if cfg.answers.backend == "openai":
-        if cfg.model.adapter:
-            raise ConfigError(
-                "answers.backend is 'openai', which samples the served answers.server.model and cannot apply "
-                f"model.adapter ({cfg.model.adapter}); serve the adapter and name it in answers.server.model, or "
-                "use answers.backend: hf"
-            )
-        settings["server"] = server_settings(server)
-        runtime.update(server_runtime(server))
+    runtime = runtime_settings(cfg.answers) | {"device": cfg.model.device}
+    generation = GenerationSettings.for_answers(cfg)  # checked now: a served model cannot apply model.adapter
+    if generation.backend == "openai":
+        settings["server"] = server_settings(generation.server)
+        runtime.update(server_runtime(generation.server))
     prompts = [
         load_prompt(p).manifest_entry() for p in (cfg.answers.with_document_prompt, cfg.answers.without_document_prompt)
     ]
@@ -106,20 +99,25 @@ def question_requests(cfg: RunConfig, question: dict[str, Any], passage: str) ->
     def seed(role: str) -> int:
         return derive_seed(cfg.seed, "answers", question["question_id"], role)
 
-    qid = question["question_id"]
-    return [
-        ChatRequest(f"{qid}/reference", with_doc, 1, 0.0, 1.0, a.max_new_tokens, seed("reference")),
-        ChatRequest(
-            f"{qid}/with_doc",
-            with_doc,
-            a.num_samples,
-            a.temperature,
-            a.top_p,
-            a.max_new_tokens,
-            seed("with_doc"),
-        ),
-        ChatRequest(f"{qid}/no_doc", no_doc, a.num_samples, a.temperature, a.top_p, a.max_new_tokens, seed("no_doc")),
-    ]
+    def sampled(role: str, messages: list[dict[str, str]]) -> ChatRequest:
+        return ChatRequest(
+            request_id=f"{question['question_id']}/{role}",
+            messages=messages,
+            n=a.num_samples,
+            temperature=a.temperature,
+            top_p=a.top_p,
+            max_tokens=a.max_new_tokens,
+            seed=seed(role),
+        )
+
+    reference = ChatRequest(  # greedy, one completion
+        request_id=f"{question['question_id']}/reference",
+        messages=with_doc,
+        temperature=0.0,
+        max_tokens=a.max_new_tokens,
+        seed=seed("reference"),
+    )
+    return [reference, sampled("with_doc", with_doc), sampled("no_doc", no_doc)]
 
 
 def answer_row(
@@ -168,62 +166,26 @@ def run(
     def compute(writer):
         questions = sorted(store.read_rows(plan.parent("questions")), key=lambda q: q["question_id"])
         passages = {c["chunk_id"]: c["text"] for c in store.read_rows(plan.parent("chunk"))}
-        size = cfg.answers.shard_size
-        shards = [questions[i : i + size] for i in range(0, len(questions), size)]
-        if not shards:
+        if not questions:
             raise StageInputError("no questions to answer: every question was rejected (see the questions stage)")
-        # A finished shard counts only if it holds the same questions (shard_size may have changed).
-        done = {}
-        for i, marker in writer.done_shards("data").items():
-            if i < len(shards) and marker["meta"].get("question_ids") == [q["question_id"] for q in shards[i]]:
-                done[i] = marker
-            else:
-                writer.discard_shard("data", i)
-        todo = [i for i in range(len(shards)) if i not in done]
-        if done:
-            log(f"answers: resuming, {len(done)} of {len(shards)} shards already done")
-        a = cfg.answers
-        model = stage_model(a.backend, a.server, cfg.model.name, cfg.model.revision)
+        shards = BackendShards(writer, "data", questions, cfg.answers.shard_size, "question_id", STAGE, log)
+        generation = GenerationSettings.for_answers(cfg)
+        model = generation.resolve()
         policy_name = model.name + (f"+adapter:{plan.models[1]['fingerprint']}" if cfg.model.adapter else "")
-        remaining = sum(len(shards[i]) for i in todo) * len(ROLES)
-        finished = sum(len(shards[i]) for i in done) * len(ROLES)
-        with progress_bar(remaining, "answers", "request", progress, finished) as update, ExitStack() as opened:
-            backend = None
-            for index in todo:
-                if backend is None:  # load the model (or check the server) only when there is work
-                    try:
-                        backend = open_backend(
-                            a.backend,
-                            model,
-                            cfg.model.dtype,
-                            cfg.model.device,
-                            a.batch_size,
-                            cfg.model.adapter,
-                            update,
-                            a.server,
-                            a.vllm,
-                        )
-                    except ServerUnavailableError:
-                        if not done:  # nothing to resume from: leave no folder behind
-                            writer.abort()
-                        raise
-                    opened.callback(backend.close)  # the engine's memory is free before the next stage
-                requests = [r for q in shards[index] for r in question_requests(cfg, q, passages[q["chunk_id"]])]
-                results = backend.generate(requests)
-                rows = [
-                    answer_row(cfg, plan.key, q, results[3 * j : 3 * j + 3], backend.name, policy_name)
-                    for j, q in enumerate(shards[index])
-                ]
-                writer.write_shard(
-                    "data",
-                    index,
-                    pa.Table.from_pylist(rows, schema=SCHEMA),
-                    meta={"question_ids": [q["question_id"] for q in shards[index]]},
-                )
+
+        def shard_rows(backend: Backend, shard: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            requests = [r for q in shard for r in question_requests(cfg, q, passages[q["chunk_id"]])]
+            results = backend.generate(requests)
+            return [
+                answer_row(cfg, plan.key, q, results[3 * j : 3 * j + 3], backend.name, policy_name)
+                for j, q in enumerate(shard)
+            ]
+
+        usage = shards.generate(generation, model, shard_rows, SCHEMA, progress, "request", per_item=len(ROLES))
         return {
-            "shards": len(shards),
-            "resumed_shards": len(done),
-            "usage": usage_entry(a.backend, policy_name, backend and backend.usage, a.server),
+            "shards": len(shards.shards),
+            "resumed_shards": len(shards.done),
+            "usage": usage_entry(generation.backend, policy_name, usage, generation.server),
         }
 
     return execute(plan, store, run_info, compute, log)

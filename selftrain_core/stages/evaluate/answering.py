@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from selftrain_core.backends.base import ChatRequest
 from selftrain_core.backends.loading import open_backend
+from selftrain_core.backends.settings import GenerationSettings
 from selftrain_core.config import RunConfig
 from selftrain_core.models.resolve import ResolvedModel, resolve_model
 from selftrain_core.prompts import load_prompt
@@ -35,11 +37,9 @@ def request(cfg: RunConfig, it: dict[str, Any], with_document: bool = False) -> 
 
 def answer_all(cfg: RunConfig, model: ResolvedModel, adapter: str | None, label: str, batches: list[list[ChatRequest]]):
     """Greedy texts for each batch of requests, from one opened backend (one engine's memory at a time)."""
-    e = cfg.evaluate
+    settings = replace(GenerationSettings.for_evaluate(cfg), adapter=adapter)
     with tqdm(total=sum(map(len, batches)), desc=f"evaluate {label}", unit="question") as bar:
-        backend = open_backend(
-            e.backend, model, cfg.model.dtype, cfg.model.device, e.batch_size, adapter, bar.update, engine=e.vllm
-        )
+        backend = open_backend(settings, model=model, progress=bar.update)
         try:
             return [[r.completions[0].text for r in backend.generate(b)] if b else [] for b in batches]
         finally:

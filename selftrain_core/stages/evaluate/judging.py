@@ -1,22 +1,24 @@
 """The pairwise judge over the evaluation rows: each arm against base on `evaluate.judge.sets`, both orders
-(evaluation/judge.py), with win/loss/tie shares and the judge's bias checks as metric rows."""
+(judge.py, verdicts.py), with win/loss/tie shares and the judge's bias checks as metric rows."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from selftrain_core.backends.loading import open_backend, stage_model
+from selftrain_core.backends.loading import open_backend
 from selftrain_core.backends.served import ServedModel
+from selftrain_core.backends.settings import GenerationSettings
 from selftrain_core.backends.usage import usage_entry
 from selftrain_core.config import RunConfig
 from selftrain_core.models.resolve import ResolvedModel
-from selftrain_core.stages.evaluate.judge import Comparison, PairwiseJudge, judge_statistics
+from selftrain_core.stages.evaluate.judge import PairwiseJudge
 from selftrain_core.stages.evaluate.summary import metric_row
+from selftrain_core.stages.evaluate.verdicts import Comparison, judge_statistics
 
 
 def judge_model(cfg: RunConfig) -> ResolvedModel | ServedModel:
-    j = cfg.evaluate.judge
-    return stage_model(j.backend, j.server, j.model or cfg.model.name, j.revision if j.model else cfg.model.revision)
+    """The judge: the served model, evaluate.judge.model, or the policy model."""
+    return GenerationSettings.for_judge(cfg).resolve()
 
 
 def judge_rows(cfg: RunConfig, rows: list[dict[str, Any]], arms: list[str]):
@@ -24,15 +26,11 @@ def judge_rows(cfg: RunConfig, rows: list[dict[str, Any]], arms: list[str]):
     j = cfg.evaluate.judge
     answer = {(r["set"], r["question_id"], r["model"]): r for r in rows}
     keys = sorted({(r["set"], r["question_id"]) for r in rows if r["set"] in j.sets})
-    model, opened = judge_model(cfg), []
+    settings = GenerationSettings.for_judge(cfg)
+    model, opened = settings.resolve(), []
 
     def backend():  # opened only when a verdict is not cached
-        e = cfg.evaluate
-        opened.append(
-            open_backend(
-                j.backend, model, cfg.model.dtype, cfg.model.device, e.batch_size, server=j.server, engine=j.vllm
-            )
-        )
+        opened.append(open_backend(settings, model=model))
         return opened[-1]
 
     # Verdicts are cached per judge: the same weights through vLLM are another judge (other kernels, other bits).

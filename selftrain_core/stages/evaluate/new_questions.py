@@ -17,10 +17,11 @@ import numpy as np
 
 from selftrain_core.backends.base import ChatRequest
 from selftrain_core.backends.loading import open_backend
+from selftrain_core.backends.settings import GenerationSettings
 from selftrain_core.config import RunConfig
 from selftrain_core.hashing import derive_seed, stable_hash
 from selftrain_core.prompts import load_prompt
-from selftrain_core.stages.questions.stage import extract_question, generator_model, reject_reason, words
+from selftrain_core.stages.questions.stage import extract_question, reject_reason, words
 
 
 def write_questions(cfg: RunConfig, chunks: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], Counter]:
@@ -39,9 +40,7 @@ def write_questions(cfg: RunConfig, chunks: Sequence[dict[str, Any]]) -> tuple[l
         )
         for c in chunks
     ]
-    backend = open_backend(
-        q.backend, generator_model(cfg), cfg.model.dtype, cfg.model.device, q.batch_size, None, None, q.server, q.vllm
-    )
+    backend = open_backend(GenerationSettings.for_questions(cfg))
     try:
         results = backend.generate(requests)
     finally:

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from selftrain_core.config import RunConfig
-from selftrain_core.config.base import result_settings
+from selftrain_core.config.base import result_settings, runtime_settings
 from selftrain_core.config.signature import run_signature
 from selftrain_core.errors import StageInputError
 from selftrain_core.models.loading import load_embedder
@@ -30,6 +30,7 @@ from selftrain_core.models.resolve import ResolvedModel, resolve_model
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.answers.stage import policy_models
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
+from selftrain_core.stages.evaluate import plots
 from selftrain_core.stages.evaluate.answering import answer_all, arm_answers, request
 from selftrain_core.stages.evaluate.cards import write_cards
 from selftrain_core.stages.evaluate.collect import build_items
@@ -38,7 +39,6 @@ from selftrain_core.stages.evaluate.grounding import document_support, lexical_s
 from selftrain_core.stages.evaluate.judge import prompt_id as judge_prompt_id
 from selftrain_core.stages.evaluate.judging import judge_model, judge_rows
 from selftrain_core.stages.evaluate.report import render_report
-from selftrain_core.stages.evaluate import plots
 from selftrain_core.stages.evaluate.summary import summarise
 from selftrain_core.stages.questions.stage import generator_model
 from selftrain_core.store import ArtifactRef, ArtifactStore
@@ -119,7 +119,7 @@ def plan(
         [*arms.values(), answers, scores, chunks],
         models,
         prompts,
-        runtime={"batch_size": e.batch_size, "device": cfg.model.device},
+        runtime=runtime_settings(e) | {"device": cfg.model.device},
     )
 
 

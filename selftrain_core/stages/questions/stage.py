@@ -5,6 +5,10 @@ the reason; rejected rows are kept in the `rejected` table: empty, not_a_questio
 meta_question (asks about "the passage" rather than the world), missing_subject (names nothing of
 the document's title, so it cannot stand without the document), near_duplicate (word-set Jaccard with a kept
 question reaches the threshold).
+
+Generation is sharded (stages/shards.py): each shard's completions are kept raw in the artifact's `generated` table,
+and the filters run once all shards are done, over every chunk in order (the near-duplicate filter compares a
+question with those kept before it), so a resumed run keeps and rejects exactly what an uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -16,20 +20,20 @@ from typing import Any
 
 import pyarrow as pa
 
-from selftrain_core.backends.base import ChatRequest
-from selftrain_core.backends.loading import stage_model
+from selftrain_core.backends.base import Backend, ChatRequest
 from selftrain_core.backends.served import ServedModel, server_runtime, server_settings
-from selftrain_core.backends.usage import usage_entry
+from selftrain_core.backends.settings import GenerationSettings
+from selftrain_core.backends.usage import Usage, usage_entry
 from selftrain_core.config import RunConfig
-from selftrain_core.config.base import result_settings
+from selftrain_core.config.base import result_settings, runtime_settings
 from selftrain_core.hashing import derive_seed, stable_hash
 from selftrain_core.models.resolve import ResolvedModel
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.progress import Report
 from selftrain_core.stages.questions.config import QuestionsConfig
-from selftrain_core.stages.shards import generate_in_shards
-from selftrain_core.store import ArtifactRef, ArtifactStore
+from selftrain_core.stages.shards import BackendShards
+from selftrain_core.store import ArtifactRef, ArtifactStore, ArtifactWriter
 
 STAGE, VERSION = "questions", 2
 
@@ -47,6 +51,8 @@ SCHEMA = pa.schema(
     ]
 )
 REJECTED_SCHEMA = SCHEMA.append(pa.field("reason", pa.string()))
+GENERATED = "generated"  # the raw completions, one row per chunk, written in shards
+GENERATED_SCHEMA = pa.schema([("chunk_id", pa.string()), ("texts", pa.list_(pa.string()))])
 
 _META = re.compile(
     r"\b(passage|text|article|paragraph|excerpt|document|author|this (essay|summary|section|question))\b", re.I
@@ -90,11 +96,13 @@ def reject_reason(question: str, kept: list[set[str]], cfg: QuestionsConfig, tit
 
 def plan(cfg: RunConfig, chunks: ArtifactRef) -> StagePlan:
     q = cfg.questions
-    settings = {"questions": result_settings(q), "seed": cfg.seed, "dtype": cfg.model.dtype}
-    for name in ("model", "revision"):  # unset: the generator's fingerprint says it all (keys stay as before)
-        if settings["questions"][name] is None:
-            del settings["questions"][name]
-    runtime = {"batch_size": q.batch_size, "shard_size": q.shard_size, "device": cfg.model.device}
+    # model and revision unset: the generator's fingerprint says it all (keys stay as before)
+    settings = {
+        "questions": result_settings(q, unset_without=("fingerprinted",)),
+        "seed": cfg.seed,
+        "dtype": cfg.model.dtype,
+    }
+    runtime = runtime_settings(q) | {"device": cfg.model.device}
     if q.backend == "openai":
         settings["server"] = server_settings(q.server)
         runtime.update(server_runtime(q.server))
@@ -112,8 +120,7 @@ def plan(cfg: RunConfig, chunks: ArtifactRef) -> StagePlan:
 
 def generator_model(cfg: RunConfig) -> ResolvedModel | ServedModel:
     """Who writes the questions: the served model, questions.model, or the policy model."""
-    q = cfg.questions
-    return stage_model(q.backend, q.server, q.model or cfg.model.name, q.revision if q.model else cfg.model.revision)
+    return GenerationSettings.for_questions(cfg).resolve()
 
 
 def build_requests(cfg: RunConfig, chunks: list[dict[str, Any]]) -> list[ChatRequest]:
@@ -132,6 +139,33 @@ def build_requests(cfg: RunConfig, chunks: list[dict[str, Any]]) -> list[ChatReq
     ]
 
 
+def generate_texts(
+    cfg: RunConfig,
+    writer: ArtifactWriter,
+    chunks: list[dict[str, Any]],
+    model: ResolvedModel | ServedModel,
+    log: Callable[[str], None],
+    progress: Report | None,
+) -> tuple[dict[str, list[str]], BackendShards, Usage | None]:
+    """chunk_id -> its completions' texts (finished shards read back, the rest generated), the shards, and this
+    attempt's usage."""
+    shards = BackendShards(writer, GENERATED, chunks, cfg.questions.shard_size, "chunk_id", STAGE, log)
+    texts = {row["chunk_id"]: row["texts"] for row in shards.finished_rows()}
+
+    def shard_rows(backend: Backend, shard: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        results = backend.generate(build_requests(cfg, shard))
+        rows = [
+            {"chunk_id": chunk["chunk_id"], "texts": [c.text for c in result.completions]}
+            for chunk, result in zip(shard, results, strict=True)
+        ]
+        texts.update((row["chunk_id"], row["texts"]) for row in rows)
+        return rows
+
+    generation = GenerationSettings.for_questions(cfg)
+    usage = shards.generate(generation, model, shard_rows, GENERATED_SCHEMA, progress, "chunk")
+    return texts, shards, usage
+
+
 def run(
     cfg: RunConfig,
     plan: StagePlan,
@@ -143,7 +177,7 @@ def run(
     def compute(writer):
         chunks = store.read_rows(plan.parent("chunk"))
         model, q = generator_model(cfg), cfg.questions
-        texts, shards, resumed, usage = generate_in_shards(cfg, writer, chunks, model, build_requests, log, progress)
+        texts, shards, usage = generate_texts(cfg, writer, chunks, model, log, progress)
         kept, rejected, kept_words = [], [], []
         for chunk in chunks:
             for index, text in enumerate(texts[chunk["chunk_id"]]):
@@ -171,8 +205,8 @@ def run(
         return {
             "drops": dict(Counter(r["reason"] for r in rejected)),
             "splits": splits,
-            "shards": shards,
-            "resumed_shards": resumed,
+            "shards": len(shards.shards),
+            "resumed_shards": len(shards.done),
             "usage": usage_entry(q.backend, model.name, usage, q.server),
         }
 

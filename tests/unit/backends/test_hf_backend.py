@@ -14,7 +14,14 @@ def backend(tiny_lm):
 
 def _requests(seed=7, n=3):
     return [
-        ChatRequest(f"r{i}", [{"role": "user", "content": text}], n=n, temperature=1.0, max_tokens=6, seed=seed + i)
+        ChatRequest(
+            request_id=f"r{i}",
+            messages=[{"role": "user", "content": text}],
+            n=n,
+            temperature=1.0,
+            max_tokens=6,
+            seed=seed + i,
+        )
         for i, text in enumerate(["What is the capital of France?", "Who wrote the book?", "Paris"])
     ]
 
@@ -40,14 +47,19 @@ def test_results_keep_request_order_with_n_samples_and_logprobs(backend):
 
 def test_greedy_ignores_the_seed(backend):
     greedy = [
-        ChatRequest("g", [{"role": "user", "content": "Paris"}], temperature=0.0, max_tokens=5, seed=s) for s in (1, 2)
+        ChatRequest(
+            request_id="g", messages=[{"role": "user", "content": "Paris"}], temperature=0.0, max_tokens=5, seed=s
+        )
+        for s in (1, 2)
     ]
     a, b = backend.generate(greedy)
     assert a.completions[0].text == b.completions[0].text
 
 
 def test_greedy_with_n_samples_repeats_the_greedy_answer(backend):
-    (result,) = backend.generate([ChatRequest("g", [{"role": "user", "content": "Paris"}], n=3, max_tokens=5)])
+    (result,) = backend.generate(
+        [ChatRequest(request_id="g", messages=[{"role": "user", "content": "Paris"}], n=3, max_tokens=5)]
+    )
     assert len(result.completions) == 3 and len({c.text for c in result.completions}) == 1
 
 
@@ -55,7 +67,13 @@ def test_token_logprobs_are_the_models_own(backend):
     import torch
 
     request = ChatRequest(
-        "x", [{"role": "user", "content": "Who wrote the book?"}], n=2, temperature=1.0, top_p=0.9, max_tokens=5, seed=3
+        request_id="x",
+        messages=[{"role": "user", "content": "Who wrote the book?"}],
+        n=2,
+        temperature=1.0,
+        top_p=0.9,
+        max_tokens=5,
+        seed=3,
     )
     (result,) = backend.generate([request])
     prompt = backend._prompt_ids(request)
@@ -72,7 +90,10 @@ def test_greedy_decoding_matches_transformers_generate(backend):
     import torch
 
     prompts = ["What is the capital of France?", "Paris", "Who wrote the book? Answer in one sentence please."]
-    requests = [ChatRequest(f"g{i}", [{"role": "user", "content": p}], max_tokens=8) for i, p in enumerate(prompts)]
+    requests = [
+        ChatRequest(request_id=f"g{i}", messages=[{"role": "user", "content": p}], max_tokens=8)
+        for i, p in enumerate(prompts)
+    ]
     ours = backend.generate(requests)
     for request, result in zip(requests, ours, strict=True):
         ids = torch.tensor([backend._prompt_ids(request)])

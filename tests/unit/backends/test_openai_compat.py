@@ -18,6 +18,7 @@ from selftrain_core.backends.errors import (
 from selftrain_core.backends.loading import open_backend
 from selftrain_core.backends.openai_compat import OpenAICompatBackend
 from selftrain_core.backends.served import redact_url, served_model
+from selftrain_core.backends.settings import GenerationSettings
 from selftrain_core.backends.usage import usage_entry
 from selftrain_core.errors import SelftrainError
 from selftrain_core.hashing import derive_seed
@@ -44,9 +45,20 @@ def _backend(url, **settings) -> OpenAICompatBackend:
     return OpenAICompatBackend(cfg)
 
 
+def _served(server: OpenAIServerConfig) -> GenerationSettings:
+    return GenerationSettings(section="answers", backend="openai", server=server)
+
+
 def _requests(n=3, temperature=1.0, max_tokens=3):
     return [
-        ChatRequest(f"r{i}", [{"role": "user", "content": f"question {i}"}], n, temperature, 1.0, max_tokens, 10 + i)
+        ChatRequest(
+            request_id=f"r{i}",
+            messages=[{"role": "user", "content": f"question {i}"}],
+            n=n,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=10 + i,
+        )
         for i in range(4)
     ]
 
@@ -110,13 +122,13 @@ def test_retries_exhausted_is_transient_not_a_user_error(server):
 def test_unreachable_server_names_the_url():
     url = f"http://127.0.0.1:{free_port()}/v1"
     with pytest.raises(ServerUnavailableError, match=r"127\.0\.0\.1.*Is the server up"):
-        open_backend("openai", None, server=OpenAIServerConfig(base_url=url, model="tiny", max_retries=1))
+        open_backend(_served(OpenAIServerConfig(base_url=url, model="tiny", max_retries=1)))
 
 
 def test_unknown_model_is_caught_before_any_work_with_a_suggestion(server):
     cfg = OpenAIServerConfig(base_url=server.url, model="tinny")
     with pytest.raises(ServedModelNotFoundError, match="does not serve model 'tinny'.*Did you mean 'tiny'"):
-        open_backend("openai", None, server=cfg)
+        open_backend(_served(cfg))
     with pytest.raises(ServedModelNotFoundError):  # and when a request names it anyway (404)
         _backend(server.url, model="tinny").generate(_requests()[:1])
 
@@ -142,14 +154,14 @@ def test_401_names_the_variable_and_never_shows_the_key(monkeypatch, caplog):
         monkeypatch.delenv("SELFTRAIN_TEST_KEY", raising=False)
         cfg = OpenAIServerConfig(base_url=locked.url, model="tiny", api_key_env="SELFTRAIN_TEST_KEY")
         with pytest.raises(ServerAuthError, match="SELFTRAIN_TEST_KEY is not set"):
-            open_backend("openai", None, server=cfg)
+            open_backend(_served(cfg))
         monkeypatch.setenv("SELFTRAIN_TEST_KEY", "sk-wrong-key-123456")
         wrong = "check the key in the environment variable SELFTRAIN_TEST_KEY"
         with pytest.raises(ServerAuthError, match=wrong) as caught:
-            open_backend("openai", None, server=cfg)
+            open_backend(_served(cfg))
         assert "sk-wrong-key-123456" not in str(caught.value)
         monkeypatch.setenv("SELFTRAIN_TEST_KEY", KEY)
-        assert open_backend("openai", None, server=cfg).generate(_requests()[:1])[0].completions
+        assert open_backend(_served(cfg)).generate(_requests()[:1])[0].completions
     assert KEY not in caplog.text and "sk-wrong-key" not in caplog.text
 
 

@@ -7,7 +7,8 @@ import pytest
 from selftrain_core.config.loading import build_run_config
 from selftrain_core.stages.base import RunInfo
 from selftrain_core.stages.evaluate import stage as evaluate
-from selftrain_core.stages.evaluate.judge import PairwiseJudge, parse_verdict
+from selftrain_core.stages.evaluate.judge import PairwiseJudge
+from selftrain_core.stages.evaluate.verdicts import parse_verdict
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
 from tests.pipeline import run_pipeline

@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from selftrain_core.backends.base import ChatResult, Completion
-from selftrain_core.stages.evaluate.judge import (
-    Comparison,
-    PairwiseJudge,
-    VerdictCache,
-    judge_statistics,
-    parse_verdict,
-)
+from selftrain_core.stages.evaluate.judge import PairwiseJudge, VerdictCache
+from selftrain_core.stages.evaluate.verdicts import Comparison, judge_statistics, parse_verdict
 
 
 @pytest.mark.parametrize(

@@ -10,14 +10,8 @@ from selftrain_core.backends.base import ChatResult, Completion
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import ConfigError
 from selftrain_core.prompts import load_prompt
-from selftrain_core.stages.evaluate.judge import (
-    Comparison,
-    PairwiseJudge,
-    VerdictCache,
-    logprobs_reply,
-    parse_verdict,
-    prompt_id,
-)
+from selftrain_core.stages.evaluate.judge import PairwiseJudge, VerdictCache, prompt_id
+from selftrain_core.stages.evaluate.verdicts import Comparison, logprobs_reply, parse_verdict
 
 COMPARISONS = [
     Comparison("q1", "Capital of France?", "Paris.", "Lyon is the capital.", "Paris."),
