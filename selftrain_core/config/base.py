@@ -17,6 +17,9 @@ RUNTIME: dict[str, Any] = {"runtime": True}
 NOT_SIGNED: dict[str, Any] = {"not_signed": True}
 # Names a model or adapter whose files' fingerprint enters the stage's key (the name or path itself need not).
 FINGERPRINTED: dict[str, Any] = {"fingerprinted": True}
+# A setting added after users had caches: it enters a key only when set away from its default, so adding it
+# recomputed nothing (the pinned keys test holds this).
+KEYED_WHEN_SET: dict[str, Any] = {"keyed_when_set": True}
 
 
 class StrictModel(BaseModel):
@@ -40,6 +43,8 @@ def result_settings(value: Any, without: tuple[str, ...] = ("runtime",), unset_w
             if any(marked(field, mark) for mark in without):
                 continue
             if item is None and any(marked(field, mark) for mark in unset_without):
+                continue
+            if marked(field, "keyed_when_set") and item == field.get_default(call_default_factory=True):
                 continue
             out[name] = result_settings(item, without)
         return out

@@ -5,7 +5,7 @@ separates "which questions" from "how many". The pick sorts the eligible questio
 stable_hash([seed, question_id]) and keeps the first ones, so it depends on neither the input row order nor the
 other arm, and a smaller budget keeps a subset of a larger one.
 
-Input: one {'data', 'sft', 'rejected'} dict of curate rows per question (as stages/curate.py's curate_rows
+Input: one {'data', 'sft', 'rejected'} dict of curate rows per question (as stages/curate/stage.py's curate_rows
 gives). A question past the budget loses its pairs and SFT row and gets one rejected row, reason `over_budget`.
 """
 
@@ -32,7 +32,7 @@ def trains(rows: Rows) -> bool:
 
 def apply_budget(questions: list[Rows], max_questions: int | None, seed: int) -> list[Rows]:
     """`questions` with those past the budget turned into one `over_budget` rejected row each."""
-    heads = [(q["data"] or q["rejected"])[0] for q in questions]  # either carries the question's ids and label
+    heads = [(q["data"] or q["rejected"] or q["sft"])[0] for q in questions]  # each carries the ids and label
     eligible = [h["question_id"] for h, q in zip(heads, questions, strict=True) if trains(q)]
     dropped = over_budget(eligible, max_questions, seed)
     out = []

@@ -93,7 +93,7 @@ def sweep(
                 answer = answers[s["answer_id"]]
                 outcome = curate_question(cfg, s, answer)
                 pairs += len(outcome.pairs)
-                sft += outcome.sft
+                sft += len(outcome.sft)
                 rejected_wrong += sum(sample_wrong(r.text, answer["reference"], wrong_f1) for _, r in outcome.pairs)
             rows.append(
                 {

@@ -1,20 +1,55 @@
-"""Curate settings: how scores become training data (thresholds, pair strategy, the training budget)."""
+"""Curate settings: how scores become training data (the strategy, thresholds, pair strategy, the training budget)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from selftrain_core.config.base import StrictModel
+from selftrain_core.config.base import KEYED_WHEN_SET, StrictModel
 
 PairStrategy = Literal["reference-vs-worst", "no-document"]
+CurateStrategy = Literal["knowledge-detection", "rejection-sampling", "confident-preference", "sft-references"]
 
 
 class CurateConfig(StrictModel):
     """Thresholds on scores in [0, 1]. S_L and S_K measure different samples (with and without the document), so
     neither threshold bounds the other."""
 
+    strategy: CurateStrategy = Field(
+        "knowledge-detection",
+        description="How training rows are chosen. knowledge-detection (Yeo et al. 2024, the default): questions the "
+        "model does not know (S_K below known_threshold) get the grounded reference as SFT and DPO pairs by "
+        "pair_strategy. rejection-sampling (ReST-EM, Singh et al. 2023; STaR): SFT on the model's own no-document "
+        "samples whose agreement with the reference reaches accept_threshold. confident-preference (CORE-PO-like): "
+        "DPO pair = the model's most confident sample that agrees with the reference vs one that contradicts it "
+        "(agreement at most contradict_threshold). sft-references (baseline): SFT on the reference of every "
+        "answerable question. The answerability and empty-reference rules apply to all.",
+        json_schema_extra=KEYED_WHEN_SET,
+    )
+    accept_threshold: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="rejection-sampling and confident-preference: a no-document sample whose per-sample agreement "
+        "with the reference reaches this is accepted as correct.",
+        json_schema_extra=KEYED_WHEN_SET,
+    )
+    contradict_threshold: float = Field(
+        0.4,
+        ge=0.0,
+        le=1.0,
+        description="confident-preference: a sample whose agreement is at most this contradicts the reference and "
+        "can be the rejected answer.",
+        json_schema_extra=KEYED_WHEN_SET,
+    )
+    samples_per_question: int = Field(
+        1,
+        ge=1,
+        description="rejection-sampling: at most this many accepted samples (distinct, most agreeing first) per "
+        "question become SFT rows.",
+        json_schema_extra=KEYED_WHEN_SET,
+    )
     answerable_threshold: float = Field(
         0.55,
         ge=0.0,
@@ -48,7 +83,7 @@ class CurateConfig(StrictModel):
     )
     knowledge_filter: bool = Field(
         True,
-        description="Knowledge-detection filtering. False (the 'w/o filtering' ablation): questions labelled known "
+        description="knowledge-detection's filtering. False (the 'w/o filtering' ablation): questions labelled known "
         "(S_K >= known_threshold) get an SFT row and pairs like unknown ones; the label column still records it. "
         "The answerability and empty-reference rules still apply.",
     )
@@ -59,3 +94,12 @@ class CurateConfig(StrictModel):
         "a seeded order so an arm without filtering can be given the same budget as the method. The rest are "
         "rejected as over_budget. None: no budget.",
     )
+
+    @model_validator(mode="after")
+    def _contradiction_below_acceptance(self) -> CurateConfig:
+        if self.contradict_threshold >= self.accept_threshold:
+            raise ValueError(
+                "curate.contradict_threshold must be below curate.accept_threshold (a sample cannot both agree with "
+                "the reference and contradict it)"
+            )
+        return self

@@ -1,4 +1,6 @@
-"""One train question's scores -> its DPO pairs, its SFT row, or the reason it gives neither.
+"""The knowledge-detection strategy (Yeo et al., "Self-training Large Language Models through Knowledge
+Detection", Findings of EMNLP 2024): one train question's scores -> its DPO pairs, its SFT row, or the reason it
+gives neither. The gate every strategy shares (finite scores, a reference, answerable) is `gate`.
 
 Decision (both thresholds from CurateConfig): the label is `known` when S_K >= known_threshold, else `unknown`.
 A score that is NaN or infinite (S_L, S_K or a per-sample score) decides nothing: the question gets no pair and
@@ -27,14 +29,19 @@ from selftrain_core.stages.curate.config import CurateConfig
 class Candidate:
     text: str
     score: float | None  # per-sample agreement; None for the reference
+    index: int | None = None  # its place among the answer's no-document samples; None for the reference
 
 
 @dataclass
 class Outcome:
     label: str  # known | unknown | unscored (S_K not finite)
     pairs: list[tuple[Candidate, Candidate]] = field(default_factory=list)  # (chosen, rejected)
-    sft: bool = False
-    reason: str | None = None  # why no pair was made
+    sft: list[Candidate] = field(default_factory=list)  # the answers trained on by SFT (the reference, or samples)
+    reason: str | None = None  # why no pair (for an SFT-only strategy: no SFT row) was made
+
+
+def reference(answer: dict[str, Any]) -> Candidate:
+    return Candidate(answer["reference"], None)
 
 
 def normalise(text: str) -> str:
@@ -51,11 +58,11 @@ def length_ok(a: str, b: str, max_ratio: float | None) -> bool:
 def distinct_samples(answer: dict[str, Any], score: dict[str, Any]) -> list[Candidate]:
     """Non-empty no-document samples, one per normalised text (the first seen), with their scores."""
     seen, out = set(), []
-    for text, value in zip(answer["no_doc"], score["no_doc_scores"], strict=True):
+    for index, (text, value) in enumerate(zip(answer["no_doc"], score["no_doc_scores"], strict=True)):
         key = normalise(text)
         if key and key not in seen:
             seen.add(key)
-            out.append(Candidate(text, value))
+            out.append(Candidate(text, value, index))
     return out
 
 
@@ -100,7 +107,8 @@ def finite_scores(score: dict[str, Any]) -> bool:
     return all(finite(v) for v in (score["s_l"], score["s_k"], *score["no_doc_scores"]))
 
 
-def curate_question(c: CurateConfig, score: dict[str, Any], answer: dict[str, Any]) -> Outcome:
+def gate(c: CurateConfig, score: dict[str, Any], answer: dict[str, Any]) -> Outcome:
+    """The question's label, and the reason every strategy drops it (reason None: it may be trained on)."""
     if not finite(score["s_k"]):
         return Outcome("unscored", reason="non_finite_score")
     label = "known" if score["s_k"] >= c.known_threshold else "unknown"
@@ -110,13 +118,21 @@ def curate_question(c: CurateConfig, score: dict[str, Any], answer: dict[str, An
         return Outcome(label, reason="empty_reference")
     if score["s_l"] < c.answerable_threshold:
         return Outcome(label, reason="unanswerable")
+    return Outcome(label)
+
+
+def curate_question(c: CurateConfig, score: dict[str, Any], answer: dict[str, Any]) -> Outcome:
+    outcome = gate(c, score, answer)
+    if outcome.reason is not None:
+        return outcome
+    label = outcome.label
     if label == "known" and c.knowledge_filter:
         return Outcome(label, reason="known")
     samples = distinct_samples(answer, score)
     if not samples:
-        return Outcome(label, sft=True, reason="empty_samples")
+        return Outcome(label, sft=[reference(answer)], reason="empty_samples")
     if c.pair_strategy == "no-document":
         pairs, reason = no_document(c, samples)
     else:
         pairs, reason = reference_vs_worst(c, answer["reference"], samples)
-    return Outcome(label, pairs, sft=True, reason=reason)
+    return Outcome(label, pairs, sft=[reference(answer)], reason=reason)

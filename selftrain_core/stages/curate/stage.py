@@ -1,14 +1,17 @@
 """Stage curate: scores (+ answers) -> DPO pairs and SFT rows for what the model does not know.
 
-Train-split questions only; the rules and pair strategies are in selftrain_core/stages/curate/pairs.py. Tables:
+Train-split questions only, through the strategy `curate.strategy` names (strategies.py): knowledge-detection
+(pairs.py, the default), rejection-sampling, confident-preference, sft-references. Tables:
 - data: one row per DPO pair: pair_id, score_id, answer_id, question_id, prompt / chosen / rejected (TRL
   conversational lists of {role, content}; the prompt is the no-document prompt), s_l, s_k, chosen_score
   (null for the reference), rejected_score, label, strategy, pair_index.
-- sft: one row per trained question (unknown, or known with curate.knowledge_filter off; answerable):
-  sft_id, score_id, question_id, messages (prompt + reference).
-- rejected: one row per question that gave no pair, with its reason (non_finite_score, empty_reference,
-  unanswerable, known, empty_samples, chosen_equals_rejected, length_gap, too_few_samples, no_score_gap,
-  over_budget). A question whose S_K is NaN or infinite is labelled `unscored`.
+- sft: one row per trained answer: sft_id, score_id, answer_id, question_id, sample_index (the no-document
+  sample trained on; null for the reference), s_l, s_k, label, messages (prompt + answer). knowledge-detection:
+  the reference of each trained question (unknown, or known with curate.knowledge_filter off; answerable).
+- rejected: one row per question that gave no pair (an SFT-only strategy: no SFT row either), with its reason
+  (non_finite_score, empty_reference, unanswerable, known, empty_samples, chosen_equals_rejected, length_gap,
+  too_few_samples, no_score_gap, over_budget, no_sample_accepted, no_confident_sample, no_contradicting_sample).
+  A question whose S_K is NaN or infinite is labelled `unscored`.
 With curate.max_questions set, only that many questions keep pairs and SFT rows, picked by a seeded hash of the
 question id (selftrain_core/stages/curate/budget.py); the rest are rejected as over_budget.
 The manifest records the thresholds and strategy, drops per reason, labels and counts (with a budget: eligible
@@ -29,7 +32,7 @@ from selftrain_core.hashing import stable_hash
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.curate.budget import apply_budget
-from selftrain_core.stages.curate.pairs import curate_question
+from selftrain_core.stages.curate.strategies import SFT_ONLY, curate_with
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
 STAGE, VERSION = "curate", 4
@@ -57,7 +60,12 @@ SFT_SCHEMA = pa.schema(
     [
         ("sft_id", pa.string()),
         ("score_id", pa.string()),
+        ("answer_id", pa.string()),
         ("question_id", pa.string()),
+        ("sample_index", pa.int32()),
+        ("s_l", pa.float64()),
+        ("s_k", pa.float64()),
+        ("label", pa.string()),
         ("messages", _MESSAGES),
     ]
 )
@@ -86,8 +94,9 @@ def plan(cfg: RunConfig, scores: ArtifactRef, answers: ArtifactRef) -> StagePlan
 
 
 def curate_rows(cfg: RunConfig, key: str, score: dict[str, Any], answer: dict[str, Any]) -> dict[str, list[dict]]:
-    """{'data': pairs, 'sft': [row] or [], 'rejected': [row] or []} for one train question."""
-    outcome = curate_question(cfg.curate, score, answer)
+    """{'data': pairs, 'sft': rows, 'rejected': [row] or []} for one train question."""
+    outcome = curate_with(cfg.curate, score, answer)
+    strategy = cfg.curate.pair_strategy if cfg.curate.strategy == "knowledge-detection" else cfg.curate.strategy
     base = {k: score[k] for k in ("score_id", "question_id", "s_l", "s_k")}
     prompt = load_prompt(cfg.answers.without_document_prompt).messages(question=answer["question"])
     pairs = [
@@ -101,24 +110,25 @@ def curate_rows(cfg: RunConfig, key: str, score: dict[str, Any], answer: dict[st
             "chosen_score": chosen.score,
             "rejected_score": rejected.score,
             "label": outcome.label,
-            "strategy": cfg.curate.pair_strategy,
+            "strategy": strategy,
             "pair_index": i,
         }
         for i, (chosen, rejected) in enumerate(outcome.pairs)
     ]
-    sft = (
-        [
-            {
-                "sft_id": "sft-" + stable_hash([key, score["score_id"]]),
-                "score_id": score["score_id"],
-                "question_id": score["question_id"],
-                "messages": prompt + [{"role": "assistant", "content": answer["reference"]}],
-            }
-        ]
-        if outcome.sft
-        else []
-    )
-    rejected = [] if pairs else [{**base, "label": outcome.label, "reason": outcome.reason}]
+    sft = [
+        {
+            **base,
+            # the first row's id is the one a question's single SFT row always had
+            "sft_id": "sft-" + stable_hash([key, score["score_id"]] + ([i] if i else [])),
+            "answer_id": answer["answer_id"],
+            "sample_index": trained.index,
+            "label": outcome.label,
+            "messages": prompt + [{"role": "assistant", "content": trained.text}],
+        }
+        for i, trained in enumerate(outcome.sft)
+    ]
+    used = pairs or (sft and cfg.curate.strategy in SFT_ONLY)
+    rejected = [] if used else [{**base, "label": outcome.label, "reason": outcome.reason}]
     return {"data": pairs, "sft": sft, "rejected": rejected}
 
 
@@ -140,11 +150,11 @@ def run(
         for rows in curated:
             for name, part in rows.items():
                 tables[name].extend(part)
-            labels[(rows["data"] or rows["rejected"])[0]["label"]] += 1
+            labels[(rows["data"] or rows["rejected"] or rows["sft"])[0]["label"]] += 1
         writer.write_table("data", pa.Table.from_pylist(tables["data"], schema=PAIR_SCHEMA))
         writer.write_table("sft", pa.Table.from_pylist(tables["sft"], schema=SFT_SCHEMA))
         writer.write_table("rejected", pa.Table.from_pylist(tables["rejected"], schema=REJECTED_SCHEMA))
-        settings = result_settings(cfg.curate)
+        settings = cfg.curate.model_dump(mode="json")  # every setting, also those a key leaves out at default
         counts = {"questions": sum(labels.values()), "pairs": len(tables["data"]), "sft": len(tables["sft"])}
         if cfg.curate.max_questions is not None:
             over = len({r["question_id"] for r in tables["rejected"] if r["reason"] == "over_budget"})

@@ -1,0 +1,27 @@
+"""Rejection-sampling SFT: the model is trained on its own answers that a reward accepts.
+
+After ReST-EM (Singh et al. 2023, "Beyond Human Data: Scaling Self-Training for Problem-Solving with Language
+Models") and STaR (Zelikman et al. 2022): sample, keep what the reward accepts, fine-tune on it, iterate (here
+through `rounds`). The reward is the scorer's per-sample agreement of a no-document sample with the
+document-grounded reference: accepted at `curate.accept_threshold` or above. Up to
+`curate.samples_per_question` accepted samples (distinct, most agreeing first) become SFT rows; no DPO pairs.
+A question with no accepted sample is dropped with reason `no_sample_accepted`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from selftrain_core.stages.curate.config import CurateConfig
+from selftrain_core.stages.curate.pairs import Outcome, distinct_samples, gate
+
+
+def accepted_samples(c: CurateConfig, score: dict[str, Any], answer: dict[str, Any]) -> Outcome:
+    outcome = gate(c, score, answer)
+    if outcome.reason is not None:
+        return outcome
+    samples = distinct_samples(answer, score)
+    accepted = sorted((s for s in samples if s.score >= c.accept_threshold), key=lambda s: (-s.score, s.index))
+    if not accepted:
+        return Outcome(outcome.label, reason="no_sample_accepted" if samples else "empty_samples")
+    return Outcome(outcome.label, sft=accepted[: c.samples_per_question])

@@ -1,0 +1,110 @@
+"""The curate strategies (issue 15) on hand-made scores: each picks the right samples, with its reasons, and keys
+say which strategy made the data while the default's keys stay as they were."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import pytest
+from pydantic import ValidationError
+
+from selftrain_core.config import RunConfig
+from selftrain_core.config.base import result_settings
+from selftrain_core.stages.curate.config import CurateConfig, CurateStrategy
+from selftrain_core.stages.curate.stage import curate_rows
+from selftrain_core.stages.curate.strategies import STRATEGIES
+
+SAMPLES = ("Paris is the capital of France.", "Lyon.", "It is Paris.", "Marseille is the capital.", "Paris.")
+SCORES = (0.95, 0.10, 0.85, 0.05, 0.95)  # agreement of each no-document sample with the reference
+
+
+def cfg(strategy: str, **curate) -> RunConfig:
+    return RunConfig(curate={"strategy": strategy, "answerable_threshold": 0.5, "known_threshold": 0.8, **curate})
+
+
+def score(s_l=0.9, s_k=0.4, scores=SCORES) -> dict:
+    return {"score_id": "score-1", "question_id": "q-1", "s_l": s_l, "s_k": s_k, "no_doc_scores": list(scores)}
+
+
+def answer(no_doc=SAMPLES, reference="The capital of France is Paris.") -> dict:
+    return {
+        "answer_id": "ans-1",
+        "question": "What is the capital of France?",
+        "reference": reference,
+        "no_doc": list(no_doc),
+    }
+
+
+def contents(rows: list[dict], column: str = "messages") -> list[str]:
+    return [r[column][-1]["content"] for r in rows]
+
+
+def test_every_strategy_in_the_form_has_an_implementation():
+    assert set(get_args(CurateStrategy)) == set(STRATEGIES)
+
+
+def test_rejection_sampling_trains_on_the_accepted_own_samples_most_agreeing_first():
+    rows = curate_rows(cfg("rejection-sampling", samples_per_question=2), "k", score(), answer())
+    assert contents(rows["sft"]) == ["Paris is the capital of France.", "Paris."], "ties keep the sample order"
+    assert [r["sample_index"] for r in rows["sft"]] == [0, 4] and all(r["answer_id"] == "ans-1" for r in rows["sft"])
+    assert len({r["sft_id"] for r in rows["sft"]}) == 2 and not rows["data"] and not rows["rejected"]
+    assert {r["label"] for r in rows["sft"]} == {"unknown"}
+    one = curate_rows(cfg("rejection-sampling"), "k", score(), answer())
+    assert contents(one["sft"]) == ["Paris is the capital of France."]
+
+
+def test_rejection_sampling_trains_a_known_question_too_and_drops_one_with_no_accepted_sample():
+    known = curate_rows(cfg("rejection-sampling"), "k", score(s_k=0.95), answer())
+    assert known["sft"] and known["sft"][0]["label"] == "known", (
+        "no knowledge filter: ReST-EM trains what it gets right"
+    )
+    wrong = curate_rows(cfg("rejection-sampling"), "k", score(scores=(0.1, 0.2, 0.3, 0.1, 0.79)), answer())
+    assert not wrong["sft"] and wrong["rejected"][0]["reason"] == "no_sample_accepted"
+
+
+def test_confident_preference_pairs_the_most_agreeing_sample_against_the_least():
+    rows = curate_rows(cfg("confident-preference", pairs_per_question=2), "k", score(), answer())
+    assert contents(rows["data"], "chosen") == ["Paris is the capital of France."] * 2
+    assert contents(rows["data"], "rejected") == ["Marseille is the capital.", "Lyon."]
+    assert [r["rejected_score"] for r in rows["data"]] == [0.05, 0.10]
+    assert {r["strategy"] for r in rows["data"]} == {"confident-preference"} and not rows["sft"]
+
+
+@pytest.mark.parametrize(
+    ("scores", "reason"),
+    [((0.7, 0.1, 0.5, 0.2, 0.6), "no_confident_sample"), ((0.9, 0.5, 0.85, 0.6, 0.9), "no_contradicting_sample")],
+)
+def test_confident_preference_says_why_it_made_no_pair(scores, reason):
+    rows = curate_rows(cfg("confident-preference"), "k", score(scores=scores), answer())
+    assert not rows["data"] and rows["rejected"][0]["reason"] == reason
+
+
+def test_sft_references_trains_every_answerable_question_on_its_reference():
+    for s_k in (0.1, 0.99):
+        rows = curate_rows(cfg("sft-references"), "k", score(s_k=s_k), answer())
+        assert contents(rows["sft"]) == ["The capital of France is Paris."] and not rows["data"]
+        assert rows["sft"][0]["sample_index"] is None and not rows["rejected"]
+    unanswerable = curate_rows(cfg("sft-references"), "k", score(s_l=0.2), answer())
+    assert not unanswerable["sft"] and unanswerable["rejected"][0]["reason"] == "unanswerable"
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+def test_every_strategy_drops_an_empty_reference_and_a_non_finite_score(strategy):
+    assert curate_rows(cfg(strategy), "k", score(), answer(reference=" "))["rejected"][0]["reason"] == (
+        "empty_reference"
+    )
+    nan = score(scores=(float("nan"), *SCORES[1:]))
+    rows = curate_rows(cfg(strategy), "k", nan, answer())
+    assert not rows["data"] and not rows["sft"] and rows["rejected"][0]["reason"] == "non_finite_score"
+
+
+def test_the_strategy_enters_the_key_only_when_it_is_not_the_default():
+    default = result_settings(CurateConfig())
+    assert "strategy" not in default and "accept_threshold" not in default, "the default's keys did not move"
+    chosen = result_settings(CurateConfig(strategy="rejection-sampling", accept_threshold=0.7))
+    assert chosen["strategy"] == "rejection-sampling" and chosen["accept_threshold"] == 0.7
+
+
+def test_a_contradiction_threshold_at_or_above_acceptance_is_refused():
+    with pytest.raises(ValidationError, match="contradict_threshold must be below curate.accept_threshold"):
+        CurateConfig(accept_threshold=0.5, contradict_threshold=0.5)
