@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from selftrain_cli import commands_curate, commands_publish, commands_report, commands_run
+from selftrain_cli import commands_curate, commands_publish, commands_report, commands_run, commands_suite
 from selftrain_cli.commands_artifacts import artifacts_app, lineage
 from selftrain_core.config import STAGES
 from selftrain_core.errors import SelftrainError
@@ -50,6 +50,7 @@ app.command(rich_help_panel=LOOK)(lineage)
 app.add_typer(artifacts_app, name="artifacts", rich_help_panel=LOOK)
 app.command(rich_help_panel=DATA)(commands_curate.calibrate)
 app.command("export-dataset", rich_help_panel=DATA)(commands_curate.export_dataset)
+app.command("export-suite", rich_help_panel=DATA)(commands_suite.export_suite)
 app.command(rich_help_panel=DATA)(commands_publish.publish)
 
 

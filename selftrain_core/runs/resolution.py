@@ -1,7 +1,8 @@
 """Preflight, the config's names: every model, prompt template and chat template a run will use resolves on this
 machine before the first artifact is written. Without this, `org/typo` as the judge, a prompt that needs a field
 its stage does not give, or a base model without a chat template failed stages later, after artifacts were
-written. Each error names the setting."""
+written. The same holds for the folders a config names (adapters, an evaluation suite). Each error names the
+setting."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import jinja2
 from selftrain_core.backends.settings import stage_model
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import ConfigError, SelftrainError
+from selftrain_core.export.suite import read_suite
 from selftrain_core.models.resolve import ResolvedModel, resolve_model
 from selftrain_core.prompts import load_prompt
 
@@ -96,6 +98,8 @@ def check_names_resolve(cfg: RunConfig) -> None:
             check_adapter_folder(setting, path)
     if needs_nli(cfg):
         check_nli_model(cfg.score.nli.name, cfg.score.nli.revision)
+    if cfg.evaluate.suite is not None:
+        check_suite_folder(cfg.evaluate.suite)
 
 
 def scorer_prompts(cfg: RunConfig) -> list[tuple[str, str]]:
@@ -112,6 +116,14 @@ def check_adapter_folder(setting: str, path: str) -> None:
         raise ConfigError(f"{setting}: checkpoint folder {path!r} does not exist")
     if not (folder / "adapter_config.json").is_file():
         raise ConfigError(f"{setting}: {path!r} is not a LoRA adapter folder (no adapter_config.json)")
+
+
+def check_suite_folder(path: str) -> None:
+    """An exported regression suite: suite.json and suite.jsonl readable, the rows matching the recorded version."""
+    try:
+        read_suite(path)
+    except SelftrainError as exc:
+        raise ConfigError(f"evaluate.suite: {exc}") from None
 
 
 def needs_nli(cfg: RunConfig) -> bool:

@@ -7,10 +7,20 @@ from __future__ import annotations
 from collections import Counter
 
 from selftrain_core.config import RunConfig
+from selftrain_core.errors import StageInputError
+from selftrain_core.export.suite import read_suite
 from selftrain_core.stages.base import StagePlan
 from selftrain_core.stages.evaluate.gold import content_words
 from selftrain_core.stages.evaluate.new_questions import duplicates, write_questions
-from selftrain_core.stages.evaluate.sets import answer_items, capped, gold_items, is_known, item, keep_documents
+from selftrain_core.stages.evaluate.sets import (
+    answer_items,
+    capped,
+    gold_items,
+    is_known,
+    item,
+    keep_documents,
+    suite_items,
+)
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
 
@@ -59,8 +69,10 @@ def build_items(cfg: RunConfig, store: ArtifactStore, plan: StagePlan, embedder)
             )
             drops.update(f"{name}:{r}" for r in found if r)
             sets[name] = [i for i, r in zip(sets[name], found, strict=True) if r is None]
+    if e.suite:
+        sets["suite"] = suite_items(suite_rows(e.suite, plan.settings["evaluate"]["suite"]))
     items = []
-    for name in e.sets:
+    for name in [*e.sets, *(["suite"] if e.suite else [])]:
         items += capped(keep_documents(sets.get(name, []), e.documents, cfg.seed), e.max_questions_per_set, cfg.seed)
     return items, +drops
 
@@ -69,3 +81,11 @@ def ingest_ref(store: ArtifactStore, plan: StagePlan) -> ArtifactRef:
     chunk = plan.parent("chunk")
     parents = store.manifest(chunk.stage, chunk.key)["parents"]
     return next(ArtifactRef(**p) for p in parents if p["stage"] == "ingest")
+
+
+def suite_rows(path: str, planned: str) -> list[dict]:
+    """The suite's rows, refused if the folder changed since the plan took its version into the key."""
+    meta, rows = read_suite(path)
+    if meta["version"] != planned:
+        raise StageInputError(f"evaluate.suite {path} changed after planning: version {meta['version']}, not {planned}")
+    return rows

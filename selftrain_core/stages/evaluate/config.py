@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from selftrain_core.backends.config import (
     OpenAIServerConfig,
@@ -13,10 +13,11 @@ from selftrain_core.backends.config import (
     engine_field,
     server_field,
 )
-from selftrain_core.config.base import RUNTIME, StrictModel
+from selftrain_core.config.base import KEYED_WHEN_SET, RUNTIME, StrictModel, absolute_path
 
-EvalSet = Literal["held_out", "train_new", "known", "gold_train", "gold_held_out"]
-EVAL_SETS: tuple[str, ...] = EvalSet.__args__
+EvalSet = Literal["held_out", "train_new", "known", "gold_train", "gold_held_out", "suite"]
+# the sets built from the run itself; `suite` is added by evaluate.suite, never listed in evaluate.sets
+EVAL_SETS: tuple[str, ...] = tuple(s for s in EvalSet.__args__ if s != "suite")
 
 
 class JudgeConfig(StrictModel):
@@ -122,7 +123,26 @@ class EvaluateConfig(StrictModel):
         le=1.0,
         description="An answer whose support by its document is below this counts as a hallucination.",
     )
+    suite: str | None = Field(
+        None,
+        description="A regression suite folder (`selftrain export-suite`): its questions become the set `suite`, "
+        "answered without the document and graded by the suite's reference like held_out. Its version (a hash of "
+        "its rows), not its path, enters the key. Like every set, halved by `documents` and capped by "
+        "max_questions_per_set.",
+        json_schema_extra=KEYED_WHEN_SET,
+    )
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="Pairwise LLM judge, base vs trained.")
     bootstrap_samples: int = Field(2000, gt=10, description="Bootstrap resamples for confidence intervals.")
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence level of the intervals.")
     batch_size: int = Field(8, gt=0, description="Requests per generate call.", json_schema_extra=RUNTIME)
+
+    @field_validator("suite")
+    @classmethod
+    def _absolute(cls, path: str | None) -> str | None:
+        return None if path is None else absolute_path(path)
+
+    @model_validator(mode="after")
+    def _suite_is_not_listed(self) -> EvaluateConfig:
+        if "suite" in self.sets:
+            raise ValueError("evaluate.sets: the suite set is added by evaluate.suite (a suite folder), not listed")
+        return self

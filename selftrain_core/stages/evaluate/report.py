@@ -19,6 +19,7 @@ SETS = {
     "known": "Known questions (retention): training questions the model already knew, not trained on by the method",
     "gold_train": "Training documents, gold question, graded by the gold answer (no model involved)",
     "gold_held_out": "Held-out documents, gold question, graded by the gold answer (no model involved)",
+    "suite": "Regression suite: hard questions of an earlier run (evaluate.suite), graded by the suite's reference",
 }
 LABELS = {
     "correct": "correct",

@@ -9,6 +9,8 @@ scorer's knowledge score, where the question was scored).
 - train_new: new questions about the training documents (evaluation/new_questions.py), deduplicated against every
   trained question, so a gain means the model learned the document's facts, not the trained prompt.
 - gold_train / gold_held_out: each document's gold question (e.g. "What is Tallinn?"), graded by its gold answer.
+- suite (with `evaluate.suite`): the questions of a regression suite (export/suite.py), hard cases of an earlier
+  run, graded by the suite's grounded reference.
 Items can be restricted to one half of the documents (`evaluate.documents`) and capped per set, both by seeded
 hashes, so the same config always evaluates the same questions.
 """
@@ -93,3 +95,13 @@ def gold_items(documents: Iterable[dict[str, Any]], split: str) -> list[dict[str
         for d in documents
         if d["split"] == split and d.get("gold_answer")
     ]
+
+
+def suite_items(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Items of the `suite` set from a suite's rows; question_id is the suite_id. S_K is left out (NaN): the suite
+    was chosen by low S_K, so the scorer's AUROC on it would say nothing about the scorer."""
+    return [
+        item("suite", r["suite_id"], r["doc_id"], r["chunk_id"], r["question"], title=r["title"],
+             reference=r["reference"], document=r["document"])
+        for r in rows
+    ]  # fmt: skip

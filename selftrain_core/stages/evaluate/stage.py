@@ -1,7 +1,8 @@
 """Stage evaluate: evaluation sets -> base and trained answers, graded, with paired intervals, a judge, a report.
 
 The sets (evaluation/sets.py; `evaluate.sets`): held_out (held-out documents), train_new (new questions about the
-training documents), known (retention), gold_train and gold_held_out (gold questions graded without any model).
+training documents), known (retention), gold_train and gold_held_out (gold questions graded without any model),
+and with `evaluate.suite` the set `suite` (an exported regression suite's questions, graded by its references).
 The base and every trained arm answer each set greedily without the document (with `evaluate.with_document` the
 base with it too; from round 2 on, the previous round's model as well). An arm is one train artifact: the flow
 evaluates one ("trained"); `selftrain experiment` evaluates several (method, no filtering, SFT only) on the same
@@ -25,6 +26,7 @@ from selftrain_core.config import RunConfig
 from selftrain_core.config.base import result_settings, runtime_settings
 from selftrain_core.config.signature import run_signature
 from selftrain_core.errors import StageInputError
+from selftrain_core.export.suite import read_suite
 from selftrain_core.models.loading import load_embedder
 from selftrain_core.models.resolve import ResolvedModel, resolve_model
 from selftrain_core.prompts import load_prompt
@@ -103,6 +105,8 @@ def plan(
         # the method's rule for "known" picks the known set
         "known_rule": {k: getattr(cfg.curate, k) for k in ("answerable_threshold", "known_threshold")},
     }
+    if e.suite:  # the suite's content, not where it lies, is what the results depend on
+        settings["evaluate"]["suite"] = read_suite(e.suite)[0]["version"]
     if e.with_document or "train_new" in e.sets:
         prompts.append(load_prompt(cfg.answers.with_document_prompt).manifest_entry())
     if "train_new" in e.sets:
@@ -119,7 +123,7 @@ def plan(
         [*arms.values(), answers, scores, chunks],
         models,
         prompts,
-        runtime=runtime_settings(e) | {"device": cfg.model.device},
+        runtime=runtime_settings(e) | {"device": cfg.model.device} | ({"suite_path": e.suite} if e.suite else {}),
     )
 
 
