@@ -70,6 +70,15 @@ class RunConfig(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _self_rewarding_has_its_judge(self) -> RunConfig:
+        if self.curate.strategy == "self-rewarding" and self.score.scorer != "self-reward":
+            raise ValueError(
+                "curate.strategy=self-rewarding pairs samples by the policy's own rubric grades: set "
+                f"score.scorer=self-reward (it is {self.score.scorer!r})"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _rounds_continue_an_adapter(self) -> RunConfig:
         if self.rounds.count > 1 and self.train.finetune == "full":
             raise ValueError("rounds.count > 1 continues a LoRA adapter from round to round; use train.finetune=lora")

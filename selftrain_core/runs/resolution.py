@@ -107,6 +107,7 @@ def scorer_prompts(cfg: RunConfig) -> list[tuple[str, str]]:
     return [
         ("score.reflection_prompt", cfg.score.reflection_prompt),
         ("score.support_prompt", cfg.score.support_prompt),
+        ("score.reward_prompt", cfg.score.reward_prompt),
     ]
 
 

@@ -19,6 +19,7 @@ SCORERS: dict[str, str] = {
     "bsdetector": "selftrain_core.scorers.bsdetector:BSDetector",
     "semantic-entropy": "selftrain_core.scorers.semantic_entropy:SemanticEntropy",
     "predictive-entropy": "selftrain_core.scorers.predictive_entropy:PredictiveEntropy",
+    "self-reward": "selftrain_core.scorers.self_reward:SelfReward",
 }
 
 

@@ -9,7 +9,9 @@ from pydantic import Field, model_validator
 from selftrain_core.config.base import KEYED_WHEN_SET, StrictModel
 
 PairStrategy = Literal["reference-vs-worst", "no-document"]
-CurateStrategy = Literal["knowledge-detection", "rejection-sampling", "confident-preference", "sft-references"]
+CurateStrategy = Literal[
+    "knowledge-detection", "rejection-sampling", "confident-preference", "self-rewarding", "sft-references"
+]
 
 
 class CurateConfig(StrictModel):
@@ -23,8 +25,10 @@ class CurateConfig(StrictModel):
         "pair_strategy. rejection-sampling (ReST-EM, Singh et al. 2023; STaR): SFT on the model's own no-document "
         "samples whose agreement with the reference reaches accept_threshold. confident-preference (CORE-PO-like): "
         "DPO pair = the model's most confident sample that agrees with the reference vs one that contradicts it "
-        "(agreement at most contradict_threshold). sft-references (baseline): SFT on the reference of every "
-        "answerable question. The answerability and empty-reference rules apply to all.",
+        "(agreement at most contradict_threshold). self-rewarding (Yuan et al. 2024; needs score.scorer="
+        "self-reward): DPO pair = the model's best-graded own sample vs its worst-graded, by the policy's rubric "
+        "grades. sft-references (baseline): SFT on the reference of every answerable question. The answerability "
+        "and empty-reference rules apply to all.",
         json_schema_extra=KEYED_WHEN_SET,
     )
     accept_threshold: float = Field(

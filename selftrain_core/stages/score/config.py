@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from selftrain_core.config.base import RUNTIME, StrictModel
+from selftrain_core.config.base import KEYED_WHEN_SET, RUNTIME, StrictModel
 from selftrain_core.scorers import SCORERS
 
 ScorerName = Literal[tuple(SCORERS)]  # the registry (scorers/__init__.py) is the one list of scorer names
@@ -27,7 +27,8 @@ class ScoreConfig(StrictModel):
     scorer: ScorerName = Field(
         "embedding-agreement",
         description="Knowledge scorer: embedding-agreement (offline default), selfcheck-nli, selfcheck-prompt, "
-        "bsdetector, semantic-entropy, predictive-entropy. Every score is agreement-oriented in [0, 1].",
+        "bsdetector, semantic-entropy, predictive-entropy, self-reward (the policy grades its own samples with a "
+        "rubric, Yuan et al. 2024). Every score is agreement-oriented in [0, 1].",
     )
     nli: NLIConfig = Field(default_factory=NLIConfig, description="NLI model for selfcheck-nli and consistency=nli.")
     consistency: Literal["embedding", "nli"] = Field(
@@ -42,3 +43,8 @@ class ScoreConfig(StrictModel):
     )
     reflection_prompt: str = Field("self_reflection", description="bsdetector's self-reflection prompt template.")
     support_prompt: str = Field("selfcheck_support", description="selfcheck-prompt's Yes/No prompt template.")
+    reward_prompt: str = Field(
+        "self_reward",
+        description="self-reward's rubric prompt template (the policy grades each sample 0-5 against the reference).",
+        json_schema_extra=KEYED_WHEN_SET,
+    )

@@ -19,7 +19,10 @@ SCORES = (0.95, 0.10, 0.85, 0.05, 0.95)  # agreement of each no-document sample 
 
 
 def cfg(strategy: str, **curate) -> RunConfig:
-    return RunConfig(curate={"strategy": strategy, "answerable_threshold": 0.5, "known_threshold": 0.8, **curate})
+    scorer = {"scorer": "self-reward"} if strategy == "self-rewarding" and curate.pop("judged", True) else {}
+    return RunConfig(
+        curate={"strategy": strategy, "answerable_threshold": 0.5, "known_threshold": 0.8, **curate}, score=scorer
+    )
 
 
 def score(s_l=0.9, s_k=0.4, scores=SCORES) -> dict:
@@ -108,3 +111,19 @@ def test_the_strategy_enters_the_key_only_when_it_is_not_the_default():
 def test_a_contradiction_threshold_at_or_above_acceptance_is_refused():
     with pytest.raises(ValidationError, match="contradict_threshold must be below curate.accept_threshold"):
         CurateConfig(accept_threshold=0.5, contradict_threshold=0.5)
+
+
+def test_self_rewarding_pairs_the_best_graded_sample_against_the_worst():
+    graded = cfg("self-rewarding", min_score_gap=0.3)
+    rows = curate_rows(graded, "k", score(scores=(0.8, 0.2, 0.6, 0.0, 1.0)), answer())
+    (pair,) = rows["data"]
+    assert (pair["chosen"][-1]["content"], pair["rejected"][-1]["content"]) == ("Paris.", "Marseille is the capital.")
+    assert pair["strategy"] == "self-rewarding" and (pair["chosen_score"], pair["rejected_score"]) == (1.0, 0.0)
+    flat = curate_rows(graded, "k", score(scores=(0.6, 0.6, 0.6, 0.4, 0.6)), answer())
+    assert not flat["data"] and flat["rejected"][0]["reason"] == "no_score_gap"
+
+
+def test_self_rewarding_without_its_judge_is_refused_naming_the_setting():
+    with pytest.raises(ValidationError, match=r"curate.strategy=self-rewarding .* set score.scorer=self-reward"):
+        cfg("self-rewarding", judged=False)
+    assert RunConfig(curate={"strategy": "self-rewarding"}, score={"scorer": "self-reward"}).curate.strategy

@@ -17,11 +17,18 @@ from tests.unit.curation.test_strategies import SAMPLES, SCORES, answer, score
 
 @pytest.mark.parametrize(
     ("strategy", "method", "table"),
-    [("rejection-sampling", "sft", "sft"), ("confident-preference", "dpo", "data"), ("sft-references", "sft", "sft")],
+    [
+        ("rejection-sampling", "sft", "sft"),
+        ("confident-preference", "dpo", "data"),
+        ("self-rewarding", "dpo", "data"),
+        ("sft-references", "sft", "sft"),
+    ],
 )
 def test_a_strategys_rows_train_the_tiny_model(strategy, method, table, tiny_lm, tiny_embedder, corpus_file, tmp_path):
     data = tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts")
     data["curate"] = {"strategy": strategy, "samples_per_question": 2}
+    if strategy == "self-rewarding":
+        data["score"] = {**data.get("score", {}), "scorer": "self-reward"}
     data["train"] = {**data["train"], "method": method}
     cfg = build_run_config(data)
     store = ArtifactStore(cfg.artifact_root)

@@ -46,6 +46,7 @@ def _score(cfg, refs):
         {"scorer": "bsdetector"},
         {"scorer": "semantic-entropy", "consistency": "nli"},
         {"scorer": "predictive-entropy"},
+        {"scorer": "self-reward"},
     ],
 )
 def test_score_stage_runs_each_scorer_and_records_its_models(settings, answered, tiny_nli):
@@ -58,12 +59,14 @@ def test_score_stage_runs_each_scorer_and_records_its_models(settings, answered,
     assert {r["scorer"] for r in rows} == {settings["scorer"]}
     assert manifest["scorer"]["id"] == settings["scorer"] and manifest["stage_version"] == score.VERSION
     roles = {m["role"] for m in manifest["models"]}
-    assert roles == {"selfcheck-nli": {"nli"}, "bsdetector": {"policy", "embedder"}}.get(
+    assert roles == {"selfcheck-nli": {"nli"}, "bsdetector": {"policy", "embedder"}, "self-reward": {"policy"}}.get(
         settings["scorer"], {"nli"} if settings.get("consistency") == "nli" else set()
     )
     for r in rows:
         assert 0.0 <= r["s_l"] <= 1.0 and 0.0 <= r["s_k"] <= 1.0
         assert len(r["no_doc_scores"]) == 2 and isinstance(json.loads(r["details"]), dict)
+    if settings["scorer"] == "self-reward":  # every graded sample keeps the judge's raw reply
+        assert all(len(json.loads(r["details"])["no_doc"]["replies"]) == 2 for r in rows)
     if settings["scorer"] == "bsdetector":
         assert all("grade" in json.loads(r["details"])["no_doc"] for r in rows)
 
