@@ -44,6 +44,7 @@ app.command(rich_help_panel=RUN)(commands_run.run)
 for _stage in STAGES:
     app.command(name=_stage, rich_help_panel=RUN)(commands_run.stage_command(_stage))
 app.command(rich_help_panel=RUN)(commands_run.experiment)
+app.command(rich_help_panel=RUN)(commands_run.compare)
 app.command("config", rich_help_panel=RUN)(commands_run.show_config)
 app.command(rich_help_panel=LOOK)(commands_report.report)
 app.command(rich_help_panel=LOOK)(lineage)

@@ -89,3 +89,14 @@ def show_config(config: ConfigOption = DEFAULT_PRESET, overrides: Overrides = No
     """Print the resolved run config as YAML (validates it)."""
     cfg = load_run_config(config, overrides)
     typer.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+
+
+def compare(config: ConfigOption = DEFAULT_PRESET, overrides: Overrides = None) -> None:
+    """Train every curate strategy on the same questions and samples and evaluate them against base together:
+    one table of training rows, time and paired differences with intervals."""
+    from flows.compare import compare as compare_flow
+    from selftrain_cli.render import console
+
+    result = compare_flow(config=load_run_config(config, overrides))
+    console.print(f"evaluate {result['evaluate'].key}")
+    console.print(result["table"], markup=False)
