@@ -7,6 +7,7 @@ import pytest
 from selftrain_core.config import RunConfig
 from selftrain_core.config.loading import build_run_config
 from selftrain_core.errors import ConfigError
+from selftrain_core.runs.resolution import check_names_resolve
 from selftrain_core.runs.rounds import gate, local_adapter, next_round
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
@@ -72,5 +73,6 @@ def test_round_two_samples_through_round_one_adapter_and_is_compared_with_it(
     metrics = store.manifest("evaluate", second["evaluate"].key)["metrics"]
     assert {"trained-base", "trained-previous", "previous"} <= {m["model"] for m in metrics}
     assert gate(second_cfg, metrics).against == "previous"
-    with pytest.raises(ConfigError, match="model.adapter"):
-        build_run_config({**data, "model": {**data["model"], "adapter": str(tmp_path / "missing")}})
+    missing = build_run_config({**data, "model": {**data["model"], "adapter": str(tmp_path / "missing")}})
+    with pytest.raises(ConfigError, match=r"model\.adapter: checkpoint folder .* does not exist"):
+        check_names_resolve(missing)  # at preflight: loading a config reads no disk
