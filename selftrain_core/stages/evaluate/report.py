@@ -40,6 +40,8 @@ JUDGE_BIASES = {
     "first_position_rate": "decisive verdicts for answer A (first position)",
     "longer_answer_preferred": "decisive verdicts for the longer answer",
     "invalid_verdicts": "unparsable verdicts (count)",
+    "scorer_kappa": "agreement with the training scorer (Cohen's kappa: scorer says unknown vs arm wins)",
+    "scorer_agreement": "agreement with the training scorer (share of questions)",
 }
 CHECKS = {
     "lexical": "share of its numbers and names found in the document (no model)",

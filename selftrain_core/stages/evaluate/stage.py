@@ -33,6 +33,7 @@ from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.answers.stage import policy_models
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.evaluate import plots
+from selftrain_core.stages.evaluate.agreement import agreement_rows
 from selftrain_core.stages.evaluate.answering import answer_all, arm_answers, request
 from selftrain_core.stages.evaluate.cards import write_cards
 from selftrain_core.stages.evaluate.collect import build_items
@@ -200,6 +201,9 @@ def run(
         if e.judge.enabled:
             verdicts, judge_metrics, asked, usage["judge"] = judge_rows(cfg, rows, arms)
             metrics += judge_metrics
+            metrics += agreement_rows(
+                rows, verdicts, cfg.curate.known_threshold, e.bootstrap_samples, e.confidence, cfg.seed
+            )
         held = [r for r in rows if r["model"] == "base" and not math.isnan(r["s_k"])]
         known = [bool(r["correct"]) for r in held]
         figures = {
