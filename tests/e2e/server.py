@@ -104,10 +104,16 @@ class Api:
         return self.get(f"/deployments/name/{flow}/{name}")
 
     def flow_runs(self, deployment_id: str) -> list[dict[str, Any]]:
-        body = {"deployments": {"id": {"any_": [deployment_id]}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 50}
-        response = self.post("/flow_runs/filter", {**body, "offset": 0})
-        response.raise_for_status()
-        return response.json()
+        """Every flow run of the deployment, page by page (earlier tests leave more than one page of them)."""
+        body = {"deployments": {"id": {"any_": [deployment_id]}}, "sort": "EXPECTED_START_TIME_ASC", "limit": 200}
+        runs: list[dict[str, Any]] = []
+        while True:
+            response = self.post("/flow_runs/filter", {**body, "offset": len(runs)})
+            response.raise_for_status()
+            page = response.json()
+            runs += page
+            if len(page) < body["limit"]:
+                return runs
 
     def artifacts(self, flow_run_id: str) -> list[dict[str, Any]]:
         body = {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 200, "offset": 0}

@@ -17,6 +17,7 @@ CONFIGS = [
     ("semantic-entropy", {}),
     ("semantic-entropy", {"consistency": "nli"}),
     ("predictive-entropy", {}),
+    ("self-reward", {}),
 ]
 
 
