@@ -14,10 +14,11 @@ from selftrain_core.config import RunConfig
 from selftrain_core.errors import StageInputError
 from selftrain_core.runs.compare import comparison_table, strategy_configs
 from selftrain_core.runs.preflight import check_run_supported
+from selftrain_core.stages.answers import stage as answers
 from selftrain_core.stages.score import stage as score
 from selftrain_core.store import ArtifactStore
 from tasks.run_stage import run_task
-from tasks.stages import score_task
+from tasks.stages import answers_task, score_task
 
 
 @flow(name="compare")
@@ -33,8 +34,11 @@ def compare(config: RunConfig | None = None) -> dict[str, Any]:
     trained, seen = {}, {}
     for name, arm_cfg in arms.items():
         arm_refs = dict(refs)
-        if arm_cfg.score != cfg.score:  # a strategy that scores with its own judge (self-rewarding)
-            arm_refs["score"] = run_task(score_task, score.plan(arm_cfg, refs["answers"]), arm_cfg)
+        if arm_cfg.answers != cfg.answers:  # a strategy with a generation step of its own (inner-knowledge)
+            plan = answers.plan(arm_cfg, refs["questions"], refs["chunk"])
+            arm_refs["answers"] = run_task(answers_task, plan, arm_cfg)
+        if arm_cfg.score != cfg.score or arm_refs["answers"] != refs["answers"]:  # its own judge, or own samples
+            arm_refs["score"] = run_task(score_task, score.plan(arm_cfg, arm_refs["answers"]), arm_cfg)
         try:
             _, trained[name] = train_arm(arm_cfg, arm_refs)
         except StageInputError as exc:  # this strategy found nothing to train on here: a row that says so

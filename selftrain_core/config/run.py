@@ -70,11 +70,16 @@ class RunConfig(StrictModel):
         return self
 
     @model_validator(mode="after")
-    def _self_rewarding_has_its_judge(self) -> RunConfig:
+    def _strategy_has_its_inputs(self) -> RunConfig:
         if self.curate.strategy == "self-rewarding" and self.score.scorer != "self-reward":
             raise ValueError(
                 "curate.strategy=self-rewarding pairs samples by the policy's own rubric grades: set "
                 f"score.scorer=self-reward (it is {self.score.scorer!r})"
+            )
+        if self.curate.strategy == "inner-knowledge" and not self.answers.explicitation:
+            raise ValueError(
+                "curate.strategy=inner-knowledge trains on the model's explicitation samples: set "
+                "answers.explicitation=true so the answers stage samples them"
             )
         return self
 

@@ -4,7 +4,8 @@ every arm is paired against the same base answers on the same questions.
 
 An arm's training method follows what its strategy makes: SFT-only strategies (rejection-sampling,
 sft-references) train SFT; pair strategies train the config's method when it uses pairs, else DPO. self-rewarding
-also scores with its judge (score.scorer=self-reward), so it has a score artifact of its own.
+also scores with its judge (score.scorer=self-reward), so it has a score artifact of its own; inner-knowledge samples
+explicitations (answers.explicitation), so it has its own answers and score artifacts.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def strategy_configs(cfg: RunConfig) -> dict[str, RunConfig]:
             settings["train.method"] = "dpo"
         if strategy == "self-rewarding":
             settings["score.scorer"] = "self-reward"
+        if strategy == "inner-knowledge":
+            settings["answers.explicitation"] = True
         arms[strategy.replace("-", "_")] = with_settings(cfg, settings)
     arms["no_filter"] = with_settings(arms["knowledge_detection"], {"curate.knowledge_filter": False})
     return arms

@@ -88,7 +88,8 @@ def check_names_resolve(cfg: RunConfig) -> None:
         resolve_model(cfg.embedder.name, kind="embedder")
     except SelftrainError as exc:
         raise type(exc)(f"embedder.name: {exc}") from None
-    for setting, prompt_id in scorer_prompts(cfg):
+    explicit = [("answers.explicitation_prompt", cfg.answers.explicitation_prompt)] if cfg.answers.explicitation else []
+    for setting, prompt_id in scorer_prompts(cfg) + explicit:
         try:
             load_prompt(prompt_id)
         except SelftrainError as exc:
@@ -128,10 +129,16 @@ def check_suite_folder(path: str) -> None:
 
 
 def needs_nli(cfg: RunConfig) -> bool:
-    """The NLI model is used by a scorer that names it as a role, and by evaluate.hallucination_check=nli."""
+    """The NLI model is used by a scorer that names it as a role, by evaluate.hallucination_check=nli, and by
+    explicitation verification with score.explicitation_support=nli."""
     from selftrain_core.scorers import scorer_class
 
-    return "nli" in scorer_class(cfg.score.scorer).roles(cfg.score) or cfg.evaluate.hallucination_check == "nli"
+    verifies = cfg.answers.explicitation and cfg.score.explicitation_support == "nli"
+    return (
+        "nli" in scorer_class(cfg.score.scorer).roles(cfg.score)
+        or cfg.evaluate.hallucination_check == "nli"
+        or verifies
+    )
 
 
 def check_nli_model(name: str, revision: str | None) -> None:

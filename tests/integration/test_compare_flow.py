@@ -23,6 +23,8 @@ def test_each_strategy_is_an_arm_with_the_method_its_rows_need(tiny_lm, tiny_emb
     assert arms["confident_preference"].train.method == cfg.train.method == "dpo"
     assert arms["self_rewarding"].score.scorer == "self-reward" and arms["knowledge_detection"].score == cfg.score
     assert not arms["no_filter"].curate.knowledge_filter and arms["knowledge_detection"].curate.knowledge_filter
+    assert arms["inner_knowledge"].answers.explicitation and not arms["knowledge_detection"].answers.explicitation
+    assert arms["inner_knowledge"].train.method == "dpo"
 
 
 def test_the_table_has_a_row_per_arm_with_its_paired_differences():

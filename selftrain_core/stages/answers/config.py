@@ -13,7 +13,7 @@ from selftrain_core.backends.config import (
     engine_field,
     server_field,
 )
-from selftrain_core.config.base import RUNTIME, StrictModel
+from selftrain_core.config.base import KEYED_WHEN_SET, RUNTIME, StrictModel
 
 
 class AnswersConfig(StrictModel):
@@ -31,6 +31,25 @@ class AnswersConfig(StrictModel):
     temperature: float = Field(1.0, gt=0.0, description="Sampling temperature of the K samples.")
     top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling mass of the K samples.")
     max_new_tokens: int = Field(64, gt=0, description="Longest answer, in tokens.")
+    explicitation: bool = Field(
+        False,
+        description="Inner-knowledge explicitation (SKE-Learn, Huang et al. 2025): also K no-document samples in "
+        "which the model first writes the knowledge its answer rests on ('Knowledge: ...') and then answers "
+        "('Answer: ...'). The score stage verifies each against the document; curate.strategy=inner-knowledge "
+        "trains on the verified ones.",
+        json_schema_extra=KEYED_WHEN_SET,
+    )
+    explicitation_prompt: str = Field(
+        "explicit_knowledge",
+        description="Prompt template id of the explicitation samples (knowledge first, then the answer).",
+        json_schema_extra=KEYED_WHEN_SET,
+    )
+    explicitation_max_new_tokens: int = Field(
+        128,
+        gt=0,
+        description="Longest explicitation sample (knowledge and answer), in tokens.",
+        json_schema_extra=KEYED_WHEN_SET,
+    )
     batch_size: int = Field(8, gt=0, description="Requests per generate call.", json_schema_extra=RUNTIME)
     shard_size: int = Field(
         16,

@@ -1,8 +1,9 @@
 """Stage answers: questions (+ chunk text) -> one row per question with the model's own answers.
 
 Per question: `reference` (greedy, document given), K `with_doc` samples and K `no_doc` samples, each with its
-token logprobs and finish reason. Seeds derive from (run seed, question id, role), so a sample's identity is
-(request, seed, sample index). The stage is sharded: a restart skips finished shards and produces the same rows.
+token logprobs and finish reason; with answers.explicitation on, also K `explicit` samples (explicitation.py).
+Seeds derive from (run seed, question id, role), so a sample's identity is (request, seed, sample index).
+The stage is sharded: a restart skips finished shards and produces the same rows.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from selftrain_core.errors import StageInputError
 from selftrain_core.hashing import derive_seed, stable_hash
 from selftrain_core.models.resolve import folder_fingerprint, resolve_model
 from selftrain_core.prompts import load_prompt
+from selftrain_core.stages.answers.explicitation import COLUMNS as EXPLICIT_COLUMNS
+from selftrain_core.stages.answers.explicitation import ROLE as EXPLICIT
+from selftrain_core.stages.answers.explicitation import explicit_request
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.progress import Report
 from selftrain_core.stages.shards import BackendShards
@@ -59,6 +63,17 @@ SCHEMA = pa.schema(
 )
 
 
+def roles(cfg: RunConfig) -> tuple[str, ...]:
+    return ROLES + ((EXPLICIT,) if cfg.answers.explicitation else ())
+
+
+def schema(cfg: RunConfig) -> pa.Schema:
+    """The artifact's columns: SCHEMA, and the explicitation columns when answers.explicitation is on."""
+    if not cfg.answers.explicitation:
+        return SCHEMA
+    return pa.schema(list(SCHEMA) + [pa.field(name, kind) for name, kind in EXPLICIT_COLUMNS])
+
+
 def plan(cfg: RunConfig, questions: ArtifactRef, chunks: ArtifactRef) -> StagePlan:
     settings = {"answers": result_settings(cfg.answers), "seed": cfg.seed, "dtype": cfg.model.dtype}
     runtime = runtime_settings(cfg.answers) | {"device": cfg.model.device}
@@ -66,9 +81,9 @@ def plan(cfg: RunConfig, questions: ArtifactRef, chunks: ArtifactRef) -> StagePl
     if generation.backend == "openai":
         settings["server"] = server_settings(generation.server)
         runtime.update(server_runtime(generation.server))
-    prompts = [
-        load_prompt(p).manifest_entry() for p in (cfg.answers.with_document_prompt, cfg.answers.without_document_prompt)
-    ]
+    names = [cfg.answers.with_document_prompt, cfg.answers.without_document_prompt]
+    names += [cfg.answers.explicitation_prompt] if cfg.answers.explicitation else []
+    prompts = [load_prompt(p).manifest_entry() for p in names]
     return make_plan(STAGE, VERSION, settings, [questions, chunks], sampler_models(cfg), prompts, runtime=runtime)
 
 
@@ -89,7 +104,7 @@ def policy_models(cfg: RunConfig) -> list[dict[str, Any]]:
 
 
 def question_requests(cfg: RunConfig, question: dict[str, Any], passage: str) -> list[ChatRequest]:
-    """The three requests for one question: reference, with_doc samples, no_doc samples."""
+    """The requests for one question: reference, with_doc samples, no_doc samples (and explicit samples)."""
     a = cfg.answers
     with_doc = load_prompt(a.with_document_prompt).messages(
         title=question["title"], passage=passage, question=question["question"]
@@ -117,13 +132,14 @@ def question_requests(cfg: RunConfig, question: dict[str, Any], passage: str) ->
         max_tokens=a.max_new_tokens,
         seed=seed("reference"),
     )
-    return [reference, sampled("with_doc", with_doc), sampled("no_doc", no_doc)]
+    requests = [reference, sampled("with_doc", with_doc), sampled("no_doc", no_doc)]
+    return requests + ([explicit_request(cfg, question)] if a.explicitation else [])
 
 
 def answer_row(
     cfg: RunConfig, key: str, question: dict[str, Any], results: list[ChatResult], backend: str, model: str
 ) -> dict[str, Any]:
-    by_role = dict(zip(ROLES, results, strict=True))
+    by_role = dict(zip(roles(cfg), results, strict=True))
     reference = by_role["reference"].completions[0]
     row = {
         "answer_id": "ans-" + stable_hash([key, question["question_id"]]),
@@ -135,7 +151,7 @@ def answer_row(
         "reference": reference.text,
         "reference_logprobs": reference.token_logprobs,
         "reference_finish": reference.finish_reason,
-        "seeds": json.dumps({r: derive_seed(cfg.seed, "answers", question["question_id"], r) for r in ROLES}),
+        "seeds": json.dumps({r: derive_seed(cfg.seed, "answers", question["question_id"], r) for r in roles(cfg)}),
         "backend": backend,
         "model": model,
         "sampling": json.dumps(
@@ -147,7 +163,7 @@ def answer_row(
             }
         ),
     }
-    for role in ("with_doc", "no_doc"):
+    for role in roles(cfg)[1:]:
         completions = by_role[role].completions
         row[role] = [c.text for c in completions]
         row[f"{role}_logprobs"] = [c.token_logprobs for c in completions]
@@ -176,12 +192,14 @@ def run(
         def shard_rows(backend: Backend, shard: list[dict[str, Any]]) -> list[dict[str, Any]]:
             requests = [r for q in shard for r in question_requests(cfg, q, passages[q["chunk_id"]])]
             results = backend.generate(requests)
+            n = len(roles(cfg))
             return [
-                answer_row(cfg, plan.key, q, results[3 * j : 3 * j + 3], backend.name, policy_name)
+                answer_row(cfg, plan.key, q, results[n * j : n * j + n], backend.name, policy_name)
                 for j, q in enumerate(shard)
             ]
 
-        usage = shards.generate(generation, model, shard_rows, SCHEMA, progress, "request", per_item=len(ROLES))
+        n_roles = len(roles(cfg))
+        usage = shards.generate(generation, model, shard_rows, schema(cfg), progress, "request", per_item=n_roles)
         return {
             "shards": len(shards.shards),
             "resumed_shards": len(shards.done),

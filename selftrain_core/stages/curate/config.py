@@ -10,7 +10,12 @@ from selftrain_core.config.base import KEYED_WHEN_SET, StrictModel
 
 PairStrategy = Literal["reference-vs-worst", "no-document"]
 CurateStrategy = Literal[
-    "knowledge-detection", "rejection-sampling", "confident-preference", "self-rewarding", "sft-references"
+    "knowledge-detection",
+    "rejection-sampling",
+    "confident-preference",
+    "self-rewarding",
+    "inner-knowledge",
+    "sft-references",
 ]
 
 
@@ -27,7 +32,10 @@ class CurateConfig(StrictModel):
         "DPO pair = the model's most confident sample that agrees with the reference vs one that contradicts it "
         "(agreement at most contradict_threshold). self-rewarding (Yuan et al. 2024; needs score.scorer="
         "self-reward): DPO pair = the model's best-graded own sample vs its worst-graded, by the policy's rubric "
-        "grades. sft-references (baseline): SFT on the reference of every answerable question. The answerability "
+        "grades. inner-knowledge (SKE-Learn, Huang et al. 2025; needs answers.explicitation): SFT on the model's own "
+        "explicitation+answer samples whose knowledge the document supports (support_threshold) and whose answer "
+        "agrees with the reference (accept_threshold), DPO = a verified one over an unverified one. "
+        "sft-references (baseline): SFT on the reference of every answerable question. The answerability "
         "and empty-reference rules apply to all.",
         json_schema_extra=KEYED_WHEN_SET,
     )
@@ -37,6 +45,14 @@ class CurateConfig(StrictModel):
         le=1.0,
         description="rejection-sampling and confident-preference: a no-document sample whose per-sample agreement "
         "with the reference reaches this is accepted as correct.",
+        json_schema_extra=KEYED_WHEN_SET,
+    )
+    support_threshold: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="inner-knowledge: an explicitation is verified when the document supports its least "
+        "supported knowledge sentence at least this much (score.explicitation_support measures it).",
         json_schema_extra=KEYED_WHEN_SET,
     )
     contradict_threshold: float = Field(
@@ -50,8 +66,8 @@ class CurateConfig(StrictModel):
     samples_per_question: int = Field(
         1,
         ge=1,
-        description="rejection-sampling: at most this many accepted samples (distinct, most agreeing first) per "
-        "question become SFT rows.",
+        description="rejection-sampling and inner-knowledge: at most this many accepted (verified) samples "
+        "(distinct, best first) per question become SFT rows.",
         json_schema_extra=KEYED_WHEN_SET,
     )
     answerable_threshold: float = Field(

@@ -1,16 +1,20 @@
 """Stage curate: scores (+ answers) -> DPO pairs and SFT rows for what the model does not know.
 
 Train-split questions only, through the strategy `curate.strategy` names (strategies.py): knowledge-detection
-(pairs.py, the default), rejection-sampling, confident-preference, sft-references. Tables:
+(pairs.py, the default), rejection-sampling, confident-preference, self-rewarding, inner-knowledge,
+sft-references. Tables:
 - data: one row per DPO pair: pair_id, score_id, answer_id, question_id, prompt / chosen / rejected (TRL
   conversational lists of {role, content}; the prompt is the no-document prompt), s_l, s_k, chosen_score
-  (null for the reference), rejected_score, label, strategy, pair_index.
+  (null for the reference), rejected_score, label, strategy, pair_index. inner-knowledge: the prompt is the
+  explicitation prompt, chosen / rejected are explicit samples, and their scores are the document's support.
 - sft: one row per trained answer: sft_id, score_id, answer_id, question_id, sample_index (the no-document
-  sample trained on; null for the reference), s_l, s_k, label, messages (prompt + answer). knowledge-detection:
-  the reference of each trained question (unknown, or known with curate.knowledge_filter off; answerable).
+  sample trained on, or the explicit one for inner-knowledge; null for the reference), s_l, s_k, label,
+  messages (prompt + answer). knowledge-detection: the reference of each trained question (unknown, or known
+  with curate.knowledge_filter off; answerable).
 - rejected: one row per question that gave no pair (an SFT-only strategy: no SFT row either), with its reason
   (non_finite_score, empty_reference, unanswerable, known, empty_samples, chosen_equals_rejected, length_gap,
-  too_few_samples, no_score_gap, over_budget, no_sample_accepted, no_confident_sample, no_contradicting_sample).
+  too_few_samples, no_score_gap, over_budget, no_sample_accepted, no_confident_sample, no_contradicting_sample,
+  no_explicitation, no_verified_explicitation, no_unverified_explicitation).
   A question whose S_K is NaN or infinite is labelled `unscored`.
 With curate.max_questions set, only that many questions keep pairs and SFT rows, picked by a seeded hash of the
 question id (selftrain_core/stages/curate/budget.py); the rest are rejected as over_budget.
@@ -81,8 +85,16 @@ REJECTED_SCHEMA = pa.schema(
 )
 
 
+def training_prompt(cfg: RunConfig) -> str:
+    """The prompt the rows are trained under: the no-document prompt, or the explicitation prompt for
+    inner-knowledge (whose answers are explicitation samples)."""
+    if cfg.curate.strategy == "inner-knowledge":
+        return cfg.answers.explicitation_prompt
+    return cfg.answers.without_document_prompt
+
+
 def plan(cfg: RunConfig, scores: ArtifactRef, answers: ArtifactRef) -> StagePlan:
-    prompt = load_prompt(cfg.answers.without_document_prompt)
+    prompt = load_prompt(training_prompt(cfg))
     return make_plan(
         STAGE,
         VERSION,
@@ -98,7 +110,7 @@ def curate_rows(cfg: RunConfig, key: str, score: dict[str, Any], answer: dict[st
     outcome = curate_with(cfg.curate, score, answer)
     strategy = cfg.curate.pair_strategy if cfg.curate.strategy == "knowledge-detection" else cfg.curate.strategy
     base = {k: score[k] for k in ("score_id", "question_id", "s_l", "s_k")}
-    prompt = load_prompt(cfg.answers.without_document_prompt).messages(question=answer["question"])
+    prompt = load_prompt(training_prompt(cfg)).messages(question=answer["question"])
     pairs = [
         {
             **base,

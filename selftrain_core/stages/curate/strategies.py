@@ -11,6 +11,7 @@ from typing import Any
 
 from selftrain_core.stages.curate.confident_preference import confident_pair
 from selftrain_core.stages.curate.config import CurateConfig
+from selftrain_core.stages.curate.inner_knowledge import verified_pair
 from selftrain_core.stages.curate.pairs import Outcome, curate_question, distinct_samples, gate, no_document, reference
 from selftrain_core.stages.curate.rejection_sampling import accepted_samples
 
@@ -36,6 +37,7 @@ STRATEGIES: dict[str, Strategy] = {
     "rejection-sampling": accepted_samples,
     "confident-preference": confident_pair,
     "self-rewarding": self_rewarding,
+    "inner-knowledge": verified_pair,
     "sft-references": sft_references,
 }
 # Strategies whose rows are SFT only: a question they train on has no pair, and that is not a drop.

@@ -43,6 +43,13 @@ class ScoreConfig(StrictModel):
     )
     reflection_prompt: str = Field("self_reflection", description="bsdetector's self-reflection prompt template.")
     support_prompt: str = Field("selfcheck_support", description="selfcheck-prompt's Yes/No prompt template.")
+    explicitation_support: Literal["embedding", "nli"] = Field(
+        "embedding",
+        description="With answers.explicitation: how each explicitation's knowledge is checked against the "
+        "document, claim by claim. embedding: a sentence's best cosine with a document sentence; nli: "
+        "P(entailment | document, sentence) by score.nli.",
+        json_schema_extra=KEYED_WHEN_SET,
+    )
     reward_prompt: str = Field(
         "self_reward",
         description="self-reward's rubric prompt template (the policy grades each sample 0-5 against the reference).",

@@ -4,7 +4,8 @@ S_L (consistency with the document): the scorer applied to the with-document sam
 ambiguous or not answerable from the document. S_K (knowledge): the scorer applied to the no-document samples;
 low means the model does not know the answer on its own. Every scorer is agreement-oriented in [0, 1] (see
 selftrain_core/scorers). Columns: score_id, answer_id, question_id, split, s_l, s_k, with_doc_scores,
-no_doc_scores, scorer, scorer_version, details (JSON: the scorer's per-question extras), flags (bad input seen).
+no_doc_scores, scorer, scorer_version, details (JSON: the scorer's per-question extras), flags (bad input seen);
+with answers.explicitation on, also explicit_support and explicit_scores (support.py).
 The manifest counts each flag and records the scorer's id, version and models.
 """
 
@@ -29,6 +30,7 @@ from selftrain_core.scorers.embedding_agreement import EmbeddingAgreement
 from selftrain_core.scorers.models import ScorerModels
 from selftrain_core.stages.answers.stage import policy_models
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
+from selftrain_core.stages.score import support
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
 STAGE, VERSION = "score", 2
@@ -52,14 +54,28 @@ SCHEMA = pa.schema(
 )
 
 
+def schema(cfg: RunConfig) -> pa.Schema:
+    """SCHEMA, and the verification columns when the answers carry explicitations."""
+    if not cfg.answers.explicitation:
+        return SCHEMA
+    return pa.schema(list(SCHEMA) + [pa.field(name, kind) for name, kind in support.COLUMNS])
+
+
+def model_roles(cfg: RunConfig) -> tuple[str, ...]:
+    """The roles of the models the stage loads: the scorer's, and verification's when explicitation is on."""
+    roles = scorer_class(cfg.score.scorer).roles(cfg.score)
+    extra = support.support_roles(cfg.score.explicitation_support) if cfg.answers.explicitation else ()
+    return tuple(roles) + tuple(r for r in extra if r not in roles)
+
+
 def scorer_models(cfg: RunConfig) -> dict[str, ResolvedModel]:
-    """The configured scorer's models, resolved (role -> model)."""
+    """The models the score stage uses, resolved (role -> model)."""
     names = {
         "embedder": lambda: resolve_model(cfg.embedder.name, kind="embedder"),
         "nli": lambda: resolve_model(cfg.score.nli.name, cfg.score.nli.revision, kind="nli"),
         "policy": lambda: resolve_model(cfg.model.name, cfg.model.revision),
     }
-    return {role: names[role]() for role in scorer_class(cfg.score.scorer).roles(cfg.score)}
+    return {role: names[role]() for role in model_roles(cfg)}
 
 
 def plan(cfg: RunConfig, answers: ArtifactRef) -> StagePlan:
@@ -69,6 +85,8 @@ def plan(cfg: RunConfig, answers: ArtifactRef) -> StagePlan:
     if "policy" in scorer.roles(cfg.score):
         settings["policy_dtype"] = cfg.model.dtype
         models += policy_models(cfg)[1:]  # the adapter the answers were sampled through, when there is one
+    if cfg.answers.explicitation:
+        settings["support_version"] = support.VERSION
     return make_plan(
         STAGE,
         VERSION,
@@ -119,14 +137,16 @@ def passages_for(store: ArtifactStore, answers: ArtifactRef) -> dict[str, str]:
     return {c["chunk_id"]: c["text"] for c in store.read_rows(chunk)}
 
 
-def score_rows(scorer, answers: list[dict[str, Any]], passages: dict[str, str], key: str, log) -> list[dict]:
+def score_rows(scorer, answers: list[dict[str, Any]], passages: dict[str, str], key: str, log, verify=None):
+    """The score rows of `answers`, block by block; `verify(block)` adds each row's verification columns."""
     rows = []
     for start in range(0, len(answers), BLOCK):
         block = answers[start : start + BLOCK]
         inputs = [score_inputs(a, passages.get(a["chunk_id"])) for a in block]
         results = scorer.score([i for i, _ in inputs] + [n for _, n in inputs])
         with_doc, no_doc = results[: len(block)], results[len(block) :]
-        for a, w, n in zip(block, with_doc, no_doc, strict=True):
+        verified = verify(block) if verify else [{}] * len(block)
+        for a, w, n, v in zip(block, with_doc, no_doc, verified, strict=True):
             rows.append(
                 {
                     "score_id": "score-" + stable_hash([key, a["answer_id"]]),
@@ -141,6 +161,7 @@ def score_rows(scorer, answers: list[dict[str, Any]], passages: dict[str, str], 
                     "scorer_version": scorer.version,
                     "details": json.dumps({"with_doc": w.details, "no_doc": n.details}, ensure_ascii=False),
                     "flags": sorted({f"with_doc:{f}" for f in w.flags} | {f"no_doc:{f}" for f in n.flags}),
+                    **v,
                 }
             )
         log(f"score: {len(rows)}/{len(answers)} questions")
@@ -157,12 +178,16 @@ def run(
     def compute(writer):
         answers_ref = plan.parent("answers")
         answers = store.read_rows(answers_ref)
-        scorer = open_configured_scorer(cfg)
-        passages = passages_for(store, answers_ref) if scorer.needs_document else {}
+        models = open_models(cfg, scorer_models(cfg))
+        scorer = open_configured_scorer(cfg, models)
+        explicit = cfg.answers.explicitation
+        passages = passages_for(store, answers_ref) if scorer.needs_document or explicit else {}
+        method = cfg.score.explicitation_support
+        verify = (lambda block: support.verify(models, method, block, passages)) if explicit else None
         start = time.perf_counter()
-        rows = score_rows(scorer, answers, passages, plan.key, log)
+        rows = score_rows(scorer, answers, passages, plan.key, log, verify)
         seconds = time.perf_counter() - start
-        writer.write_table("data", pa.Table.from_pylist(rows, schema=SCHEMA))
+        writer.write_table("data", pa.Table.from_pylist(rows, schema=schema(cfg)))
         return {
             "scorer": {"id": scorer.scorer_id, "version": scorer.version, "models": plan.models},
             "flags": dict(Counter(f for r in rows for f in r["flags"])),

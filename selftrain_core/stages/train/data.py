@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from selftrain_core.errors import StageInputError
+
 
 def _text(messages: list[dict[str, str]]) -> str:
     return " ".join(" ".join(m["content"].lower().split()) for m in messages)
@@ -37,3 +39,29 @@ def sft_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Counter]
             continue
         out.append({"prompt": messages[:-1], "completion": messages[-1:]})
     return out, drops
+
+
+def check_prompts_fit(tokenizer, rows: list[dict[str, Any]], max_length: int) -> None:
+    """Raise StageInputError when no row's prompt (chat-templated) leaves room for its answer under
+    train.max_length: TRL would otherwise truncate every answer away and fail on an empty batch."""
+    if not rows:
+        return
+    lengths = [
+        len(tokenizer.apply_chat_template(list(r["prompt"]), add_generation_prompt=True, tokenize=False)) for r in rows
+    ]
+    shortest = min(lengths)  # characters: cheap, and a bound on tokens is all the check needs
+    if shortest < max_length:
+        return
+    tokens = min(
+        len(
+            tokenizer(tokenizer.apply_chat_template(list(r["prompt"]), add_generation_prompt=True, tokenize=False))[
+                "input_ids"
+            ]
+        )
+        for r in rows
+    )
+    if tokens >= max_length:
+        raise StageInputError(
+            f"every training row's prompt is {tokens} tokens or more, at or over train.max_length={max_length}: "
+            "no answer would be left to train on. Raise train.max_length or use a shorter prompt."
+        )

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from selftrain_core.config import RunConfig
+from selftrain_core.stages.train.data import check_prompts_fit
 from selftrain_core.stages.train.hardware import TrainingHardware
 from selftrain_core.stages.train.model import TrainableModel
 
@@ -110,6 +111,7 @@ def make_trainer(cfg: RunConfig, trainer_class, args, trainable: TrainableModel,
     given; ready to `train()` (what `fit` does) or to step by hand (bench/dpo_step.py)."""
     from datasets import Dataset
 
+    check_prompts_fit(trainable.tokenizer, rows, cfg.train.max_length)
     with tensorboard_dir(cfg, phase):
         return trainer_class(
             model=trainable.model,

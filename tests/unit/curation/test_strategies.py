@@ -16,25 +16,46 @@ from selftrain_core.stages.curate.strategies import STRATEGIES
 
 SAMPLES = ("Paris is the capital of France.", "Lyon.", "It is Paris.", "Marseille is the capital.", "Paris.")
 SCORES = (0.95, 0.10, 0.85, 0.05, 0.95)  # agreement of each no-document sample with the reference
+EXPLICIT = (  # explicitation samples (inner-knowledge): knowledge, then answer
+    "Knowledge: Paris is the capital of France.\nAnswer: Paris.",
+    "Knowledge: Lyon is a large French city.\nAnswer: Lyon.",
+    "Knowledge: France's government sits in Paris.\nAnswer: The capital is Paris.",
+    "I am not sure.",
+    "Knowledge: Paris is in France.\nAnswer: Marseille.",
+)
+SUPPORT = (0.90, 0.20, 0.70, 0.00, 0.95)  # the document's support of each sample's knowledge
+EXPLICIT_SCORES = (0.90, 0.10, 0.85, 0.00, 0.30)  # each sample's answer's agreement with the reference
 
 
 def cfg(strategy: str, **curate) -> RunConfig:
     scorer = {"scorer": "self-reward"} if strategy == "self-rewarding" and curate.pop("judged", True) else {}
+    explicit = strategy == "inner-knowledge" and curate.pop("explicit", True)
     return RunConfig(
-        curate={"strategy": strategy, "answerable_threshold": 0.5, "known_threshold": 0.8, **curate}, score=scorer
+        curate={"strategy": strategy, "answerable_threshold": 0.5, "known_threshold": 0.8, **curate},
+        score=scorer,
+        answers={"explicitation": explicit},
     )
 
 
-def score(s_l=0.9, s_k=0.4, scores=SCORES) -> dict:
-    return {"score_id": "score-1", "question_id": "q-1", "s_l": s_l, "s_k": s_k, "no_doc_scores": list(scores)}
+def score(s_l=0.9, s_k=0.4, scores=SCORES, support=SUPPORT, explicit_scores=EXPLICIT_SCORES) -> dict:
+    return {
+        "score_id": "score-1",
+        "question_id": "q-1",
+        "s_l": s_l,
+        "s_k": s_k,
+        "no_doc_scores": list(scores),
+        "explicit_support": list(support),
+        "explicit_scores": list(explicit_scores),
+    }
 
 
-def answer(no_doc=SAMPLES, reference="The capital of France is Paris.") -> dict:
+def answer(no_doc=SAMPLES, reference="The capital of France is Paris.", explicit=EXPLICIT) -> dict:
     return {
         "answer_id": "ans-1",
         "question": "What is the capital of France?",
         "reference": reference,
         "no_doc": list(no_doc),
+        "explicit": list(explicit),
     }
 
 
