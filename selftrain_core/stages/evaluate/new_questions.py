@@ -21,6 +21,7 @@ from selftrain_core.backends.settings import GenerationSettings
 from selftrain_core.config import RunConfig
 from selftrain_core.hashing import derive_seed, stable_hash
 from selftrain_core.prompts import load_prompt
+from selftrain_core.stages.questions.dedupe import NearDuplicates, word_counts
 from selftrain_core.stages.questions.stage import extract_question, reject_reason, words
 
 
@@ -45,14 +46,15 @@ def write_questions(cfg: RunConfig, chunks: Sequence[dict[str, Any]]) -> tuple[l
         results = backend.generate(requests)
     finally:
         backend.close()
-    kept, kept_words, drops = [], [], Counter()
-    for chunk, result in zip(chunks, results, strict=True):
-        question = extract_question(result.completions[0].text)
+    questions = [extract_question(result.completions[0].text) for result in results]
+    counts = word_counts(words(question) for question in questions)
+    kept, kept_words, drops = [], NearDuplicates(q.near_duplicate_jaccard, frequencies=counts), Counter()
+    for chunk, question in zip(chunks, questions, strict=True):
         reason = reject_reason(question, kept_words, q, chunk["title"])
         if reason:
             drops[reason] += 1
             continue
-        kept_words.append(words(question))
+        kept_words.add(words(question))
         kept.append(
             {
                 "question_id": "qn-" + stable_hash([chunk["chunk_id"], question]),

@@ -32,6 +32,7 @@ from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.progress import Report
 from selftrain_core.stages.questions.config import QuestionsConfig
+from selftrain_core.stages.questions.dedupe import NearDuplicates, word_counts
 from selftrain_core.stages.shards import BackendShards
 from selftrain_core.store import ArtifactRef, ArtifactStore, ArtifactWriter
 
@@ -77,9 +78,13 @@ def words(text: str) -> set[str]:
 _STOPWORDS = {"a", "an", "the", "of", "and", "in", "on", "for", "to", "de", "la", "le", "von", "van"}
 
 
-def reject_reason(question: str, kept: list[set[str]], cfg: QuestionsConfig, title: str = "") -> str | None:
-    """The first configured filter the question fails, or None to keep it."""
+def reject_reason(
+    question: str, kept: NearDuplicates | list[set[str]], cfg: QuestionsConfig, title: str = ""
+) -> str | None:
+    """The first configured filter the question fails, or None to keep it; `kept`: the kept questions' words."""
     mine, subject = words(question), words(title) - _STOPWORDS
+    if not isinstance(kept, NearDuplicates):
+        kept = NearDuplicates(cfg.near_duplicate_jaccard, kept)
     checks = {
         "empty": lambda: not question,
         "not_a_question": lambda: not question.endswith("?"),
@@ -87,9 +92,7 @@ def reject_reason(question: str, kept: list[set[str]], cfg: QuestionsConfig, tit
         "too_long": lambda: len(question.split()) > cfg.max_words,
         "meta_question": lambda: bool(_META.search(question)),
         "missing_subject": lambda: bool(subject) and not subject & mine,
-        "near_duplicate": lambda: any(
-            mine and len(mine & other) / len(mine | other) >= cfg.near_duplicate_jaccard for other in kept
-        ),
+        "near_duplicate": lambda: kept.matches(mine),
     }
     return next((name for name in dict.fromkeys(cfg.filters) if checks[name]()), None)
 
@@ -178,10 +181,12 @@ def run(
         chunks = store.read_rows(plan.parent("chunk"))
         model, q = generator_model(cfg), cfg.questions
         texts, shards, usage = generate_texts(cfg, writer, chunks, model, log, progress)
-        kept, rejected, kept_words = [], [], []
+        extracted = {c["chunk_id"]: [extract_question(t) for t in texts[c["chunk_id"]]] for c in chunks}
+        counts = word_counts(words(question) for found in extracted.values() for question in found)
+        kept, rejected, kept_words = [], [], NearDuplicates(q.near_duplicate_jaccard, frequencies=counts)
         for chunk in chunks:
             for index, text in enumerate(texts[chunk["chunk_id"]]):
-                question = extract_question(text)
+                question = extracted[chunk["chunk_id"]][index]
                 row = {
                     "question_id": "q-" + stable_hash([plan.key, chunk["chunk_id"], index]),
                     "chunk_id": chunk["chunk_id"],
@@ -198,7 +203,7 @@ def run(
                     rejected.append({**row, "reason": reason})
                 else:
                     kept.append(row)
-                    kept_words.append(words(question))
+                    kept_words.add(words(question))
         writer.write_table("data", pa.Table.from_pylist(kept, schema=SCHEMA))
         writer.write_table("rejected", pa.Table.from_pylist(rejected, schema=REJECTED_SCHEMA))
         splits = dict(Counter(r["split"] for r in kept))
