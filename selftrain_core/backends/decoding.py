@@ -9,6 +9,7 @@ sample does not depend on which other requests share its batch.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import torch
@@ -21,6 +22,19 @@ class Sequence:
     tokens: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     finish_reason: str = "length"
+
+
+def cache_argument(model) -> str:
+    """The forward argument that takes the KV cache: `cache` since transformers renamed it (5.2x; the old
+    `past_key_values` goes in 5.40), else `past_key_values`. A PEFT model is asked about its base model."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
+
+
+def returned_cache(out):
+    """The KV cache a forward pass returned, under either name."""
+    cache = out.get("cache")
+    return cache if cache is not None else out.past_key_values
 
 
 @torch.inference_mode()
@@ -43,7 +57,8 @@ def decode(
     out = model(
         input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True, logits_to_keep=1
     )
-    cache, logits = out.past_key_values, out.logits[:, -1]
+    cache, logits = returned_cache(out), out.logits[:, -1]
+    cache_kw = cache_argument(model)
     if n > 1:
         cache.batch_repeat_interleave(n)
         logits, attention_mask = logits.repeat_interleave(n, 0), attention_mask.repeat_interleave(n, 0)
@@ -81,8 +96,8 @@ def decode(
             input_ids=chosen.unsqueeze(-1),
             attention_mask=attention_mask,
             position_ids=position.unsqueeze(-1),
-            past_key_values=cache,
             use_cache=True,
+            **{cache_kw: cache},
         )
-        cache, logits = out.past_key_values, out.logits[:, -1]
+        cache, logits = returned_cache(out), out.logits[:, -1]
     return sequences
