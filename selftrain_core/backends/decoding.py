@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from selftrain_core.backends.kv_cache import preallocate
 from selftrain_core.backends.sampling import sample_tokens
 
 
@@ -57,7 +58,7 @@ def decode(
     out = model(
         input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True, logits_to_keep=1
     )
-    cache, logits = returned_cache(out), out.logits[:, -1]
+    cache, logits = preallocate(returned_cache(out), input_ids.shape[1] + max_tokens), out.logits[:, -1]
     cache_kw = cache_argument(model)
     if n > 1:
         cache.batch_repeat_interleave(n)

@@ -1,0 +1,64 @@
+"""The in-place KV cache gives the decode loop exactly what transformers' concatenating cache gives it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers.cache_utils import DynamicCache, DynamicLayer
+
+from selftrain_core.backends import decoding
+from selftrain_core.backends.base import ChatRequest
+from selftrain_core.backends.hf import HFBackend
+from selftrain_core.backends.kv_cache import RoomyLayer, preallocate
+from selftrain_core.models.loading import load_causal_lm, load_tokenizer
+from selftrain_core.models.resolve import resolve_model
+
+
+def test_a_roomy_layer_holds_what_a_dynamic_layer_holds_through_appends_repeats_and_drops():
+    torch.manual_seed(0)
+    plain, first = DynamicLayer(), (torch.randn(2, 3, 5, 4), torch.randn(2, 3, 5, 4))
+    plain.update(*first)
+    roomy = RoomyLayer(*first, capacity=7)  # room for 2 more: the third append grows it
+    for step in range(4):
+        if step == 1:
+            plain.batch_repeat_interleave(3), roomy.batch_repeat_interleave(3)
+        if step == 2:
+            keep = torch.tensor([0, 2, 5])
+            plain.batch_select_indices(keep), roomy.batch_select_indices(keep)
+        new = (torch.randn(plain.keys.shape[0], 3, 1, 4), torch.randn(plain.keys.shape[0], 3, 1, 4))
+        expected, got = plain.update(*new), roomy.update(*new)
+        assert all(torch.equal(e, g) for e, g in zip(expected, got, strict=True))
+        assert roomy.get_seq_length() == plain.get_seq_length() == 6 + step
+
+
+def test_a_cache_of_another_kind_is_left_as_it_is():
+    assert preallocate(None, 8) is None
+    empty = DynamicCache()
+    assert preallocate(empty, 8) is empty
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_decoding_with_it_gives_the_same_tokens_and_logprobs(tiny_lm, monkeypatch, temperature):
+    model = resolve_model(str(tiny_lm))
+    backend = HFBackend(load_causal_lm(model, device="cpu"), load_tokenizer(model), batch_size=4)
+    requests = [
+        ChatRequest(
+            request_id=f"r{i}",
+            messages=[{"role": "user", "content": text}],
+            n=3,
+            temperature=temperature,
+            max_tokens=12,
+            seed=i,
+        )  # fmt: skip
+        for i, text in enumerate(["What is the capital of France?", "Who wrote it?", "Paris", "A longer question?"])
+    ]
+    seen = []
+    monkeypatch.setattr(decoding, "preallocate", lambda cache, n: seen.append(preallocate(cache, n)) or seen[-1])
+    roomy = backend.generate(requests)
+    assert seen and all(isinstance(layer, RoomyLayer) for layer in seen[0].layers), "the loop used the roomy cache"
+    monkeypatch.setattr(decoding, "preallocate", lambda cache, n: cache)
+    plain = backend.generate(requests)
+    assert [c.token_ids for r in roomy for c in r.completions] == [c.token_ids for r in plain for c in r.completions]
+    assert [c.token_logprobs for r in roomy for c in r.completions] == [
+        c.token_logprobs for r in plain for c in r.completions
+    ]
