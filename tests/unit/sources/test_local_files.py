@@ -149,3 +149,17 @@ def test_a_gold_column_gives_each_document_a_gold_item(tmp_path):
     bad = _jsonl(tmp_path / "bad.jsonl", [{"id": "x", "text": "t", "desc": 3}])
     with pytest.raises(SourceError, match="gold answer must be a string"):
         read(LocalFilesSource(path=str(bad), gold_answer_field="desc"))
+
+
+def test_each_file_is_hashed_once_however_many_documents_it_holds(tmp_path, monkeypatch):
+    from selftrain_core.stages.ingest.sources import local_files
+
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps({"id": f"d{i}", "text": f"t {i}"}) + "\n" for i in range(50)))
+    pq.write_table(pa.table({"id": [f"p{i}" for i in range(30)], "text": ["x"] * 30}), tmp_path / "b.parquet")
+    (tmp_path / "c.txt").write_text("one text")
+    hashed = []
+    real = local_files.file_sha256
+    monkeypatch.setattr(local_files, "file_sha256", lambda path: hashed.append(path) or real(path))
+    docs = read(LocalFilesSource(path=str(tmp_path)))
+    assert len(docs) == 81 and sorted(p.name for p in hashed) == ["a.jsonl", "b.parquet", "c.txt"]
+    assert {d["source_revision"] for d in docs if d["source"] == "local:a.jsonl"} == {"sha256:" + real(hashed[0])}
