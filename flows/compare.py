@@ -1,5 +1,7 @@
 """The compare flow: every curate strategy on the same source, questions and samples, trained and evaluated
-together, in one table (selftrain_core/runs/compare.py says how the arms are made)."""
+together, in one table (selftrain_core/runs/compare.py says how the arms are made). Two arms add artifacts of their
+own: self-rewarding its score (the policy's grades), inner-knowledge its answers (the shared samples and K
+explicitations, sampled again in one artifact) and their score."""
 
 from __future__ import annotations
 

@@ -4,7 +4,9 @@ transformers' DynamicLayer appends with `torch.cat`, so every decode step copies
 120 rows and a 150-token prompt that is ~0.8 GB a step for SmolLM2-135M, a quarter of the step's time on a 2-core
 CPU (bench/roofline.py). `preallocate` swaps each dynamic layer of a prefilled cache for a `RoomyLayer` whose keys
 and values live in a buffer with room for the whole decode; the layer exposes views of its filled part, so the
-attention sees the same tensors (values, shapes) as before. Dropping finished rows still copies (the rows kept).
+attention sees the same tensors (values, shapes) as before. Dropping finished rows or repeating them copies the
+whole reserved buffer of the rows kept. The layer serves an append-only decode loop: it cannot be cropped or
+offloaded, and `reset` empties it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from transformers.cache_utils import DynamicLayer
 
 
 class RoomyLayer(DynamicLayer):
+    is_croppable = False
+
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, capacity: int):
         super().__init__()
         self.device, self.is_initialized = keys.device, True
@@ -51,8 +55,21 @@ class RoomyLayer(DynamicLayer):
         self._keys, self._values = self._keys[indices, ...], self._values[indices, ...]
         self._expose()
 
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        self.batch_select_indices(beam_idx.to(self._keys.device))
+
+    def reset(self) -> None:
+        self.length = 0
+        self._expose()
+
     def crop(self, tokens_to_remove: int) -> None:
         raise NotImplementedError("RoomyLayer is for a decode loop that only appends")
+
+    def offload(self):
+        raise NotImplementedError("RoomyLayer keeps its buffer where it was made")
+
+    def prefetch(self):
+        raise NotImplementedError("RoomyLayer keeps its buffer where it was made")
 
 
 def preallocate(cache, capacity: int):

@@ -6,8 +6,9 @@ For each `explicit` sample of an answers row (stages/answers/explicitation.py), 
 - `explicit_support`: how well the document supports the knowledge the model wrote, claim by claim: each
   knowledge sentence is scored against the document and the sample gets its least supported sentence's score
   (one unsupported claim is enough to fail verification). score.explicitation_support=embedding: a sentence's
-  score is its highest cosine with a document sentence; nli: the NLI model's P(entailment | document, sentence).
-  No knowledge written: 0.
+  score is its highest cosine with a document sentence; nli: the NLI model's P(entailment | document, sentence)
+  (1 - P(contradiction) for a checkpoint without an entailment class). No knowledge written, or no document: 0.
+  Each document's sentences are embedded once per question, not once per sample.
 - `explicit_scores`: the embedding agreement of the sample's answer (after "Answer:") with the grounded
   reference, as the default scorer measures agreement. No answer written: 0.
 """
@@ -34,21 +35,25 @@ def support_roles(method: str) -> tuple[str, ...]:
     return ("embedder", "nli") if method == "nli" else ("embedder",)
 
 
-def _embedding_support(agreement: EmbeddingAgreement, claims: list[list[str]], documents: list[list[str]]):
-    flat = [s for group in claims + documents for s in group]
+def _embedding_support(agreement: EmbeddingAgreement, claims: list[list[str]], passages: list[str]) -> list[float]:
+    documents = {p: split_sentences(p) for p in dict.fromkeys(passages)}  # each document once
+    groups = claims + list(documents.values())
+    flat = [s for group in groups for s in group]
     vectors = agreement.embed(flat) if flat else np.zeros((0, 1))
-    groups, start = [], 0
-    for group in claims + documents:
-        groups.append(vectors[start : start + len(group)])
+    embedded, start = [], 0
+    for group in groups:
+        embedded.append(vectors[start : start + len(group)])
         start += len(group)
-    claim_vectors, document_vectors = groups[: len(claims)], groups[len(claims) :]
+    by_passage = dict(zip(documents, embedded[len(claims) :], strict=True))
     out = []
-    for c, d in zip(claim_vectors, document_vectors, strict=True):
+    for c, passage in zip(embedded[: len(claims)], passages, strict=True):
+        d = by_passage[passage]
         out.append(float(np.clip((c @ d.T).max(axis=1), 0.0, 1.0).min()) if len(c) and len(d) else 0.0)
     return out
 
 
 def _nli_support(models: ScorerModels, claims: list[list[str]], passages: list[str]) -> list[float]:
+    claims = [group if passage.strip() else [] for group, passage in zip(claims, passages, strict=True)]
     pairs = [(passage, claim) for group, passage in zip(claims, passages, strict=True) for claim in group]
     entailed = models.nli.entailment(pairs)
     out, start = [], 0
@@ -71,7 +76,7 @@ def verify(
     if method == "nli":
         support = _nli_support(models, claims, passage_of)
     else:
-        support = _embedding_support(agreement, claims, [split_sentences(p) for p in passage_of])
+        support = _embedding_support(agreement, claims, passage_of)
     scores = agreement.score_many([a["reference"] for a in answers], [[p.answer for p in row] for row in parts])
     out, start = [], 0
     for row, row_scores in zip(parts, scores, strict=True):

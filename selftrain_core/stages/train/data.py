@@ -42,26 +42,18 @@ def sft_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], Counter]
 
 
 def check_prompts_fit(tokenizer, rows: list[dict[str, Any]], max_length: int) -> None:
-    """Raise StageInputError when no row's prompt (chat-templated) leaves room for its answer under
-    train.max_length: TRL would otherwise truncate every answer away and fail on an empty batch."""
-    if not rows:
-        return
-    lengths = [
-        len(tokenizer.apply_chat_template(list(r["prompt"]), add_generation_prompt=True, tokenize=False)) for r in rows
-    ]
-    shortest = min(lengths)  # characters: cheap, and a bound on tokens is all the check needs
-    if shortest < max_length:
-        return
-    tokens = min(
-        len(
-            tokenizer(tokenizer.apply_chat_template(list(r["prompt"]), add_generation_prompt=True, tokenize=False))[
-                "input_ids"
-            ]
-        )
-        for r in rows
-    )
-    if tokens >= max_length:
+    """Raise StageInputError when no row's prompt (chat-templated, as the trainer tokenizes it) leaves room for its
+    answer under train.max_length: TRL would otherwise truncate every answer away and fail on an empty batch. Stops
+    at the first prompt that fits (usually the first row)."""
+    shortest = None
+    for row in rows:
+        ids = tokenizer.apply_chat_template(list(row["prompt"]), add_generation_prompt=True, tokenize=True)
+        length = len(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids)
+        if length < max_length:
+            return
+        shortest = length if shortest is None else min(shortest, length)
+    if shortest is not None:
         raise StageInputError(
-            f"every training row's prompt is {tokens} tokens or more, at or over train.max_length={max_length}: "
+            f"every training row's prompt is {shortest} tokens or more, at or over train.max_length={max_length}: "
             "no answer would be left to train on. Raise train.max_length or use a shorter prompt."
         )

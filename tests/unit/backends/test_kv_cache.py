@@ -31,6 +31,19 @@ def test_a_roomy_layer_holds_what_a_dynamic_layer_holds_through_appends_repeats_
         assert roomy.get_seq_length() == plain.get_seq_length() == 6 + step
 
 
+def test_reorder_and_reset_act_on_the_buffer():
+    torch.manual_seed(0)
+    keys, values = torch.randn(3, 2, 4, 4), torch.randn(3, 2, 4, 4)
+    plain, roomy = DynamicLayer(), RoomyLayer(keys, values, capacity=8)
+    plain.update(keys, values)
+    order = torch.tensor([2, 0, 1])
+    plain.reorder_cache(order), roomy.reorder_cache(order)
+    new = (torch.randn(3, 2, 1, 4), torch.randn(3, 2, 1, 4))
+    assert all(torch.equal(e, g) for e, g in zip(plain.update(*new), roomy.update(*new), strict=True))
+    roomy.reset()
+    assert roomy.get_seq_length() == 0 and roomy.update(*new)[0].shape[-2] == 1 and not roomy.is_croppable
+
+
 def test_a_cache_of_another_kind_is_left_as_it_is():
     assert preallocate(None, 8) is None
     empty = DynamicCache()

@@ -8,7 +8,9 @@ import json
 import pytest
 
 from selftrain_core.config.loading import build_run_config
+from selftrain_core.stages.answers import stage as answers
 from selftrain_core.stages.answers.explicitation import Explicitation
+from selftrain_core.stages.score import stage as score
 from selftrain_core.stages.score import support
 from selftrain_core.store import ArtifactStore
 from selftrain_core.store.lineage import walk
@@ -43,7 +45,9 @@ def test_answers_carry_k_explicitations_with_their_own_seed_and_prompt(explicit_
     store = ArtifactStore(cfg.artifact_root)
     rows = store.read_rows(refs["answers"])
     assert rows and all(len(r["explicit"]) == len(r["explicit_finish"]) == cfg.answers.num_samples for r in rows)
-    assert all(len(lp) == len(r["explicit_logprobs"][0]) for r in rows for lp in r["explicit_logprobs"][:1])
+    assert all(len(r["explicit_logprobs"]) == cfg.answers.num_samples for r in rows)
+    pairs = [(lp, end) for r in rows for lp, end in zip(r["explicit_logprobs"], r["explicit_finish"], strict=True)]
+    assert all(lp or end == "stop" for lp, end in pairs), "a sample with no token ended at once"
     seeds = json.loads(rows[0]["seeds"])
     assert set(seeds) == {"reference", "with_doc", "no_doc", "explicit"} and len(set(seeds.values())) == 4
     manifest = store.manifest("answers", refs["answers"].key)
@@ -73,9 +77,13 @@ def test_curated_explicitations_lead_back_to_the_document(explicit_run):
     assert store.manifest("curate", refs["curate"].key)["strategy"]["strategy"] == "inner-knowledge"
 
 
-def test_explicitation_off_leaves_every_key_and_schema_as_it_was(explicit_run):
+def test_explicitation_off_samples_and_keys_nothing_of_it(explicit_run):
     cfg, data, refs = explicit_run
     off = build_run_config({**data, "answers": {**data["answers"], "explicitation": False}, "curate": {}})
+    assert (
+        answers.schema(off) == answers.SCHEMA and score.schema(off) == score.SCHEMA
+    )  # the default keys: test_plan_keys
+    assert answers.roles(off) == answers.ROLES and "explicit" in answers.schema(cfg).names
     keys_on, keys_off = plan_keys(cfg), plan_keys(off)
     assert all(keys_on[s] == keys_off[s] for s in ("ingest", "chunk", "questions"))
     assert all(keys_on[s] != keys_off[s] for s in ("answers", "score", "curate"))
