@@ -19,19 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 from selftrain_core.stages.curate.config import CurateConfig
-from selftrain_core.stages.curate.pairs import Candidate, Outcome, finite, gate, length_ok, normalise
+from selftrain_core.stages.curate.pairs import Candidate, Outcome, distinct_indices, finite, gate, length_ok
 
 
 def explicit_samples(answer: dict[str, Any], score: dict[str, Any]) -> list[tuple[Candidate, float]]:
     """Non-empty explicit samples, one per normalised text, as (candidate scored by its support, answer agreement)."""
-    seen, out = set(), []
     columns = (answer.get("explicit") or [], score.get("explicit_support") or [], score.get("explicit_scores") or [])
-    for index, (text, support, agreement) in enumerate(zip(*columns, strict=True)):
-        key = normalise(text)
-        if key and key not in seen:
-            seen.add(key)
-            out.append((Candidate(text, support, index), agreement))
-    return out
+    rows = list(zip(*columns, strict=True))
+    return [(Candidate(rows[i][0], rows[i][1], i), rows[i][2]) for i in distinct_indices([r[0] for r in rows])]
 
 
 def verified_pair(c: CurateConfig, score: dict[str, Any], answer: dict[str, Any]) -> Outcome:

@@ -55,15 +55,21 @@ def length_ok(a: str, b: str, max_ratio: float | None) -> bool:
     return max(n, m) <= max_ratio * max(min(n, m), 1)
 
 
-def distinct_samples(answer: dict[str, Any], score: dict[str, Any]) -> list[Candidate]:
-    """Non-empty no-document samples, one per normalised text (the first seen), with their scores."""
+def distinct_indices(texts: list[str]) -> list[int]:
+    """Indices of the non-empty texts, one per normalised text (the first seen)."""
     seen, out = set(), []
-    for index, (text, value) in enumerate(zip(answer["no_doc"], score["no_doc_scores"], strict=True)):
+    for index, text in enumerate(texts):
         key = normalise(text)
         if key and key not in seen:
             seen.add(key)
-            out.append(Candidate(text, value, index))
+            out.append(index)
     return out
+
+
+def distinct_samples(answer: dict[str, Any], score: dict[str, Any]) -> list[Candidate]:
+    """Non-empty no-document samples, one per normalised text (the first seen), with their scores."""
+    rows = list(zip(answer["no_doc"], score["no_doc_scores"], strict=True))
+    return [Candidate(rows[i][0], rows[i][1], i) for i in distinct_indices([text for text, _ in rows])]
 
 
 def reference_vs_worst(c: CurateConfig, reference: str, samples: list[Candidate]) -> tuple[list, str | None]:

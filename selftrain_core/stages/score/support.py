@@ -70,9 +70,8 @@ def verify(
     reference (the two columns of COLUMNS)."""
     agreement = EmbeddingAgreement(models.embedder, models.embedder_batch_size)
     parts = [[split_explicitation(text) for text in a["explicit"]] for a in answers]
-    owners = [(i, a) for i, a in enumerate(answers) for _ in a["explicit"]]
     claims = [split_sentences(p.knowledge) for row in parts for p in row]
-    passage_of = [passages.get(a["chunk_id"], "") for _, a in owners]
+    passage_of = [passages.get(a["chunk_id"], "") for a in answers for _ in a["explicit"]]
     if method == "nli":
         support = _nli_support(models, claims, passage_of)
     else:
