@@ -53,7 +53,7 @@ def small_config(root):
 
 def task_states(flow_run_id, settle_s: float = 30.0) -> dict[str, str]:
     """Each task's final state. The server records task states from events, a moment after the flow returns on a
-    loaded machine: wait until none is still Pending or Running."""
+    loaded machine: wait until none is still Pending or Running, or has no state recorded yet (None)."""
     deadline = time.monotonic() + settle_s
     while True:
         with get_client(sync_client=True) as client:
@@ -62,8 +62,8 @@ def task_states(flow_run_id, settle_s: float = 30.0) -> dict[str, str]:
                 sort=TaskRunSort.EXPECTED_START_TIME_ASC,
                 limit=100,
             )
-        states = {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}
-        if not {"Pending", "Running"} & set(states.values()) or time.monotonic() > deadline:
+        states = {run.name.rsplit("-", 1)[0]: run.state.name if run.state else None for run in runs}
+        if not {"Pending", "Running", None} & set(states.values()) or time.monotonic() > deadline:
             return states
         time.sleep(0.5)
 
