@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import fsspec
@@ -166,12 +167,19 @@ class ArtifactStore:
     # --- tables --------------------------------------------------------------------------------------
     def read_table(self, ref: ArtifactRef | tuple[str, str], table: str = "data") -> pa.Table:
         """All shards of `table`, in shard order, each checked against its manifest checksum."""
+        parts = list(self.iter_tables(ref, table))
+        if not parts:
+            return pa.Table.from_pylist([], schema=pa.schema([]))
+        return pa.concat_tables(parts)
+
+    def iter_tables(self, ref: ArtifactRef | tuple[str, str], table: str = "data") -> Iterator[pa.Table]:
+        """The shards of `table` one at a time, in shard order, each checked against its manifest checksum: a
+        reader that handles one shard before the next holds one shard in memory, not the whole table."""
         stage, key = (ref.stage, ref.key) if isinstance(ref, ArtifactRef) else ref
         manifest = self.manifest(stage, key)
         shards = manifest["tables"].get(table)
         if shards is None:
             raise ArtifactNotFoundError(f"{stage}/{key} has no table {table!r}; tables: {sorted(manifest['tables'])}")
-        parts = []
         for rel in shards:
             path, expected = f"{self.dir(stage, key)}/{rel}", manifest["files"][rel]["sha256"]
             state = self._state(path)
@@ -181,10 +189,8 @@ class ArtifactStore:
                 if digest != expected:
                     raise CorruptArtifactError(f"{stage}/{key}/{rel} does not match its checksum; delete and recompute")
                 self._remember(state, digest)
-            parts.append(pq.read_table(pa.BufferReader(data)))
-        if not parts:
-            return pa.Table.from_pylist([], schema=pa.schema([]))
-        return pa.concat_tables(parts)
+            yield pq.read_table(pa.BufferReader(data))
+            del data
 
     def read_rows(self, ref: ArtifactRef | tuple[str, str], table: str = "data") -> list[dict[str, Any]]:
         return self.read_table(ref, table).to_pylist()
