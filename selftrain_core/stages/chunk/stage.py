@@ -2,7 +2,8 @@
 
 Windows of `max_tokens` policy-tokenizer tokens with `overlap_tokens` shared; character spans come from the
 tokenizer's offsets, so `document.text[char_start:char_end] == chunk.text`. Chunks shorter than `min_tokens`
-are kept in the `rejected` table with reason `too_short`.
+are kept in the `rejected` table with reason `too_short`. Documents are read one ingest shard at a time and each
+shard's chunks written as a shard of their own, so memory does not grow with the corpus.
 """
 
 from __future__ import annotations
@@ -86,16 +87,18 @@ def run(
 ) -> ArtifactRef:
     def compute(writer):
         tokenizer = load_tokenizer(resolve_model(cfg.model.name, cfg.model.revision))
-        kept, rejected = [], []
-        for doc in store.read_rows(plan.parent("ingest")):
-            for chunk in chunk_document(doc, tokenizer, cfg, plan.key):
-                if chunk["n_tokens"] < cfg.chunk.min_tokens:
-                    rejected.append({**chunk, "reason": "too_short"})
-                else:
-                    kept.append(chunk)
-        writer.write_table("data", pa.Table.from_pylist(kept, schema=SCHEMA))
-        writer.write_table("rejected", pa.Table.from_pylist(rejected, schema=REJECTED_SCHEMA))
-        drops = {"too_short": len(rejected)} if rejected else {}
-        return {"drops": drops}
+        too_short = 0
+        for index, documents in enumerate(store.iter_tables(plan.parent("ingest"))):
+            kept, rejected = [], []
+            for doc in documents.to_pylist():
+                for chunk in chunk_document(doc, tokenizer, cfg, plan.key):
+                    if chunk["n_tokens"] < cfg.chunk.min_tokens:
+                        rejected.append({**chunk, "reason": "too_short"})
+                    else:
+                        kept.append(chunk)
+            writer.write_shard("data", index, pa.Table.from_pylist(kept, schema=SCHEMA))
+            writer.write_shard("rejected", index, pa.Table.from_pylist(rejected, schema=REJECTED_SCHEMA))
+            too_short += len(rejected)
+        return {"drops": {"too_short": too_short} if too_short else {}}
 
     return execute(plan, store, run_info, compute, log)

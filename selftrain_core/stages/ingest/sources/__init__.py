@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from selftrain_core.stages.ingest.config import HFDatasetSource, LocalFilesSource, WikiVitalSource
 from selftrain_core.stages.ingest.sources import hf_dataset, local_files, wiki_vital
 
 
-def read_documents(source: WikiVitalSource | HFDatasetSource | LocalFilesSource) -> list[dict[str, Any]]:
+def iter_documents(source: WikiVitalSource | HFDatasetSource | LocalFilesSource) -> Iterator[dict[str, Any]]:
+    """The source's documents, in a fixed order; local files and datasets are streamed, so reading them twice (as
+    ingest does) costs time, not memory."""
     if isinstance(source, WikiVitalSource):
-        return wiki_vital.read(source)
+        return iter(wiki_vital.read(source))
     if isinstance(source, LocalFilesSource):
-        return local_files.read(source)
-    return hf_dataset.read(source)
+        return local_files.iter_documents(source)
+    return hf_dataset.iter_documents(source)
 
 
 def source_fingerprint(source: WikiVitalSource | HFDatasetSource | LocalFilesSource) -> str:

@@ -8,6 +8,7 @@ unpinned `main` that moves upstream changes the key.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ def fingerprint(cfg: HFDatasetSource) -> str:
     return "hf:" + stable_hash([cfg.path, cfg.name, resolved_revision(cfg), cfg.split])
 
 
-def read(cfg: HFDatasetSource) -> list[dict[str, Any]]:
+def iter_documents(cfg: HFDatasetSource) -> Iterator[dict[str, Any]]:
+    """The dataset's rows as documents, streamed (never the whole split in memory); at most `max_documents`."""
     import datasets
 
     try:
@@ -47,7 +49,6 @@ def read(cfg: HFDatasetSource) -> list[dict[str, Any]]:
         raise SourceError(f"cannot open dataset {cfg.path!r} ({cfg.name}, revision {cfg.revision}): {exc}") from None
     source = f"hf:{cfg.path}" + (f"/{cfg.name}" if cfg.name else "")
     revision = resolved_revision(cfg)
-    docs = []
     for index, row in enumerate(stream):
         if index >= cfg.max_documents:
             break
@@ -59,9 +60,9 @@ def read(cfg: HFDatasetSource) -> list[dict[str, Any]]:
             "gold_answer": row.get(cfg.gold_answer_field) if cfg.gold_answer_field else None,
             "gold_question": row.get(cfg.gold_question_field) if cfg.gold_question_field else None,
         }
-        docs.append(
-            make_document(
-                source, str(native), row.get(cfg.title_field), row[cfg.text_field], category, revision, **gold
-            )
-        )
-    return docs
+        title = row.get(cfg.title_field)
+        yield make_document(source, str(native), title, row[cfg.text_field], category, revision, **gold)
+
+
+def read(cfg: HFDatasetSource) -> list[dict[str, Any]]:
+    return list(iter_documents(cfg))

@@ -7,6 +7,7 @@ document titled by its file name. Errors name the file (and the line, for JSONL)
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from selftrain_core.stages.ingest.config import LocalFilesSource
 from selftrain_core.stages.ingest.sources.document import make_document
 
 SUFFIXES = {".jsonl", ".parquet", ".txt", ".md"}
+PARQUET_BATCH = 1024
 
 
 def _files(cfg: LocalFilesSource) -> list[Path]:
@@ -72,42 +74,64 @@ def _revision(path: Path) -> str:
     return "sha256:" + file_sha256(path)
 
 
-def _read_jsonl(cfg: LocalFilesSource, path: Path) -> list[dict[str, Any]]:
-    docs, revision = [], _revision(path)
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SourceError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict):
-            raise SourceError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}")
-        docs.append(_record(cfg, path, revision, row, f"line-{number}"))
-    return docs
+def _jsonl_documents(cfg: LocalFilesSource, path: Path) -> Iterator[dict[str, Any]]:
+    """One document per line, read a line at a time (a corpus file is never whole in memory)."""
+    revision = _revision(path)
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise SourceError(
+                    f"{path}, line {number} is not valid UTF-8 (byte {exc.start} of the line): re-encode it as UTF-8"
+                ) from None
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SourceError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise SourceError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}")
+            yield _record(cfg, path, revision, row, f"line-{number}")
 
 
-def _read_parquet(cfg: LocalFilesSource, path: Path) -> list[dict[str, Any]]:
+def _parquet_documents(cfg: LocalFilesSource, path: Path) -> Iterator[dict[str, Any]]:
+    """One document per row, read a record batch at a time."""
     import pyarrow.parquet as pq
 
+    revision, index = _revision(path), 0
     try:
-        rows = pq.read_table(path).to_pylist()
+        batches = pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH)
+        for batch in batches:
+            for row in batch.to_pylist():
+                yield _record(cfg, path, revision, row, f"row-{index}")
+                index += 1
+    except SourceError:
+        raise
     except Exception as exc:  # pyarrow raises several types for a bad file
         raise SourceError(f"{path} is not a readable Parquet file: {exc}") from None
-    revision = _revision(path)
-    return [_record(cfg, path, revision, row, f"row-{i}") for i, row in enumerate(rows)]
+
+
+def _file_documents(cfg: LocalFilesSource, path: Path) -> Iterator[dict[str, Any]]:
+    if path.suffix == ".jsonl":
+        yield from _jsonl_documents(cfg, path)
+    elif path.suffix == ".parquet":
+        yield from _parquet_documents(cfg, path)
+    else:
+        yield make_document(_source_name(cfg, path), path.stem, path.stem, _read_text(path), None, _revision(path))
+
+
+def iter_documents(cfg: LocalFilesSource) -> Iterator[dict[str, Any]]:
+    """The source's documents in file order, streamed; at most `max_documents`."""
+    count = 0
+    for path in _files(cfg):
+        for doc in _file_documents(cfg, path):
+            if cfg.max_documents and count >= cfg.max_documents:
+                return
+            count += 1
+            yield doc
 
 
 def read(cfg: LocalFilesSource) -> list[dict[str, Any]]:
-    docs: list[dict[str, Any]] = []
-    for path in _files(cfg):
-        if path.suffix == ".jsonl":
-            docs.extend(_read_jsonl(cfg, path))
-        elif path.suffix == ".parquet":
-            docs.extend(_read_parquet(cfg, path))
-        else:
-            text = _read_text(path)
-            docs.append(make_document(_source_name(cfg, path), path.stem, path.stem, text, None, _revision(path)))
-        if cfg.max_documents and len(docs) >= cfg.max_documents:
-            return docs[: cfg.max_documents]
-    return docs
+    return list(iter_documents(cfg))

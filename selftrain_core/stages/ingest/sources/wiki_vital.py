@@ -49,6 +49,7 @@ def revision() -> str:
 
 
 def read(cfg: WikiVitalSource) -> list[dict[str, Any]]:
+    """The chosen documents. The corpus is one fixed file of about 10,000 summaries, loaded once per process."""
     articles = _load(str(data_file()))
     by_category: dict[str, list[dict[str, Any]]] = {}
     for title, article in articles.items():
