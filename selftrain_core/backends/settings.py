@@ -21,6 +21,7 @@ from selftrain_core.models.resolve import resolve_model
 if TYPE_CHECKING:
     from selftrain_core.backends.served import ServedModel
     from selftrain_core.config import RunConfig
+    from selftrain_core.config.executor import ExecutorConfig
     from selftrain_core.models.resolve import ResolvedModel
 
 
@@ -47,6 +48,7 @@ class GenerationSettings:
     dtype: str = "float32"
     device: str = "auto"
     batch_size: int = 8  # requests per generate call
+    executor: ExecutorConfig | None = None  # questions and answers: where their shards run (None: here)
 
     def __post_init__(self) -> None:
         problem = backend_problem(self.section, self.backend, self.server, self.model, self.adapter)
@@ -76,6 +78,7 @@ class GenerationSettings:
             dtype=cfg.model.dtype,
             device=cfg.model.device,
             batch_size=q.batch_size,
+            executor=cfg.executor,
         )
 
     @classmethod
@@ -93,6 +96,7 @@ class GenerationSettings:
             dtype=cfg.model.dtype,
             device=cfg.model.device,
             batch_size=a.batch_size,
+            executor=cfg.executor,
         )
 
     @classmethod

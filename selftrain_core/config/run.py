@@ -12,6 +12,7 @@ import re
 from pydantic import Field, field_validator, model_validator
 
 from selftrain_core.config.base import NOT_SIGNED, RUNTIME, StrictModel
+from selftrain_core.config.executor import ExecutorConfig
 from selftrain_core.config.models import EmbedderConfig, ModelConfig
 from selftrain_core.config.publish import PublishConfig
 from selftrain_core.config.retries import RetriesConfig
@@ -57,6 +58,11 @@ class RunConfig(StrictModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     retries: RetriesConfig = Field(default_factory=RetriesConfig, description="Stage retries after transient failures.")
+    executor: ExecutorConfig = Field(
+        default_factory=ExecutorConfig,
+        description="Where the sampling stages run their shards: here, or on a Ray cluster.",
+        json_schema_extra=RUNTIME,
+    )
     publish: PublishConfig = Field(
         default_factory=PublishConfig,
         description="Push the checkpoint and its curated data to the Hugging Face Hub (opt-in: set a repo id).",

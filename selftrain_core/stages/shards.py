@@ -4,7 +4,8 @@ or a server that stays down loses at most the shard in flight, and the rerun res
 A finished shard counts only if its marker lists the same items as the shard planned now (shard_size may have
 changed); any other is discarded. The backend is opened only when a shard needs computing, so a fully resumed stage
 loads no model and asks no server, and it is closed before the stage ends (an engine's memory is free before the
-next stage).
+next stage). With executor.kind=ray the unfinished shards run on a pool of Ray actors instead (cluster/shard_pool.py),
+written to the same artifact with the same markers.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class BackendShards:
         log: Callable[[str], None],
     ):
         self.writer, self.table, self.stage, self.meta_key = writer, table, stage, f"{id_field}s"
+        self.log = log
+        self.nodes: dict[str, int] = {}  # executor.kind=ray: the shards each node wrote in this attempt
         self.shards = [items[i : i + shard_size] for i in range(0, len(items), shard_size)]
         self.ids = [[item[id_field] for item in shard] for shard in self.shards]
         self.done: dict[int, dict[str, Any]] = {}
@@ -58,6 +61,15 @@ class BackendShards:
     def finished_rows(self) -> list[Row]:
         """The rows of the shards an earlier attempt finished, in shard order."""
         return [row for i in sorted(self.done) for row in self.writer.read_shard(self.table, i).to_pylist()]
+
+    def written_rows(self) -> list[Row]:
+        """The rows of every shard written so far, in shard order."""
+        done = sorted(self.writer.done_shards(self.table))
+        return [row for i in done for row in self.writer.read_shard(self.table, i).to_pylist()]
+
+    def placement(self) -> dict[str, dict[str, int]]:
+        """The manifest's record of where this attempt's shards ran: {"ray_nodes": {node: shards}} on Ray."""
+        return {"ray_nodes": self.nodes} if self.nodes else {}
 
     def generate(
         self,
@@ -76,6 +88,8 @@ class BackendShards:
         finished = sum(len(self.shards[i]) for i in self.done) * per_item
         backend = None
         with progress_bar(remaining, self.stage, unit, progress, finished) as update, ExitStack() as opened:
+            if todo and on_ray(settings):
+                return self._generate_on_ray(settings, model, shard_rows, schema, update, per_item, todo)
             for index in todo:
                 if backend is None:  # load the model (or check the server) only when there is work
                     try:
@@ -89,3 +103,19 @@ class BackendShards:
                 table = pa.Table.from_pylist(rows, schema=schema)
                 self.writer.write_shard(self.table, index, table, meta={self.meta_key: self.ids[index]})
         return backend and backend.usage
+
+    def _generate_on_ray(self, settings, model, shard_rows, schema, update, per_item, todo) -> Usage:
+        from selftrain_core.cluster.shard_pool import ShardJob, ShardTarget, run_shards
+
+        jobs = [ShardJob(i, self.shards[i], {self.meta_key: self.ids[i]}) for i in todo]
+        writer = self.writer
+        target = ShardTarget(writer.store.url, writer.stage, writer.key, self.table, schema)
+        usage, self.nodes = run_shards(
+            settings.executor, settings, model, shard_rows, jobs, target, update, per_item, self.log
+        )
+        return usage
+
+
+def on_ray(settings: GenerationSettings) -> bool:
+    """Whether a step's shards run on Ray actors: executor.kind=ray and a local model (a server is its own pool)."""
+    return settings.executor is not None and settings.executor.kind == "ray" and settings.backend != "openai"

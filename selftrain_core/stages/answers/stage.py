@@ -204,6 +204,7 @@ def run(
             "shards": len(shards.shards),
             "resumed_shards": len(shards.done),
             "usage": usage_entry(generation.backend, policy_name, usage, generation.server),
+            **shards.placement(),
         }
 
     return execute(plan, store, run_info, compute, log)

@@ -166,6 +166,8 @@ def generate_texts(
 
     generation = GenerationSettings.for_questions(cfg)
     usage = shards.generate(generation, model, shard_rows, GENERATED_SCHEMA, progress, "chunk")
+    if shards.nodes:  # Ray actors wrote the shards: their rows are read back, not collected here
+        texts = {row["chunk_id"]: row["texts"] for row in shards.written_rows()}
     return texts, shards, usage
 
 
@@ -213,6 +215,7 @@ def run(
             "shards": len(shards.shards),
             "resumed_shards": len(shards.done),
             "usage": usage_entry(q.backend, model.name, usage, q.server),
+            **shards.placement(),
         }
 
     return execute(plan, store, run_info, compute, log)

@@ -1,0 +1,146 @@
+"""A stage's unfinished shards on a pool of Ray actors (executor.kind=ray).
+
+Each actor loads the stage's backend once (the hf model on its CPUs, or a vLLM engine on its GPU) and takes one shard
+at a time: it computes the rows with the stage's own `shard_rows` and writes the shard and its completion marker to
+the shared artifact root, exactly as the local path does. The driver (the stage's process) only schedules, counts
+progress, and writes the manifest when every shard is done. Rows depend on the request seeds only, not on which
+actor drew them, so the artifact is the local run's at the same thread count.
+
+Actors are spread over the nodes. An actor that dies (its process or its node killed) costs the shard in flight:
+the shard goes back in the queue for another actor, and the stage fails only when no actor is left. A shard the
+dead actor had finished stays finished (its marker was written after its bytes).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from selftrain_core.backends.loading import open_backend
+from selftrain_core.backends.settings import GenerationSettings
+from selftrain_core.backends.usage import Usage
+from selftrain_core.cluster.connect import ClusterError, cluster_slots, connect
+from selftrain_core.config.executor import ExecutorConfig
+from selftrain_core.store import ArtifactStore, ArtifactWriter
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    index: int
+    items: list[Row]
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ShardTarget:
+    """Where an actor writes a shard: the artifact (root URL, stage, key), its table and the table's schema."""
+
+    root: str
+    stage: str
+    key: str
+    table: str
+    schema: pa.Schema
+
+
+class ShardWorker:
+    """The actor: one backend, many shards."""
+
+    def __init__(self, settings: GenerationSettings, model: Any, shard_rows: Callable, threads: int | None):
+        import ray
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.backend = open_backend(settings, model=model)
+        self.shard_rows = shard_rows
+        self.node = f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:8]}"
+
+    def ready(self) -> str:
+        return self.node
+
+    def run(self, target: ShardTarget, job: ShardJob) -> str:
+        rows = self.shard_rows(self.backend, job.items)
+        writer = ArtifactWriter(ArtifactStore(target.root), target.stage, target.key)
+        writer.write_shard(target.table, job.index, pa.Table.from_pylist(rows, schema=target.schema), meta=job.meta)
+        return self.node
+
+    def close(self) -> Usage:
+        usage = self.backend.usage
+        self.backend.close()
+        return usage
+
+
+def _start(ray: Any, executor: ExecutorConfig, settings, model, shard_rows, count: int) -> tuple[list[Any], list[str]]:
+    """`count` actors spread over the nodes, each ready (its model loaded), and their nodes; a user error in
+    loading is raised as itself (a missing model, a bad adapter), not as a dead actor."""
+    remote = ray.remote(ShardWorker).options(
+        num_cpus=executor.cpus_per_worker,
+        num_gpus=executor.gpus_per_worker,
+        scheduling_strategy="SPREAD",
+        max_restarts=0,
+    )
+    threads = executor.threads_per_worker or max(1, int(executor.cpus_per_worker))
+    function = ray.put(shard_rows)
+    actors = [remote.remote(settings, model, function, threads) for _ in range(count)]
+    try:
+        nodes = ray.get([a.ready.remote() for a in actors])
+    except ray.exceptions.RayActorError as exc:
+        for actor in actors:
+            ray.kill(actor)
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, ray.exceptions.RayTaskError):
+            raise cause.as_instanceof_cause() from None
+        raise ClusterError(f"{settings.section}: a Ray worker died while loading its model: {exc}") from None
+    return actors, nodes
+
+
+def run_shards(
+    executor: ExecutorConfig,
+    settings: GenerationSettings,
+    model: Any,
+    shard_rows: Callable[[Any, list[Row]], list[Row]],
+    jobs: list[ShardJob],
+    target: ShardTarget,
+    update: Callable[[int], None],
+    per_item: int,
+    log: Callable[[str], None],
+) -> tuple[Usage, dict[str, int]]:
+    """Compute and write `jobs` on the cluster. Returns the actors' usage and the shards each node wrote."""
+    ray = connect(executor)
+    count = min(len(jobs), executor.workers or cluster_slots(ray, executor))
+    actors, nodes = _start(ray, executor, settings, model, shard_rows, count)
+    log(f"{target.stage}: {len(jobs)} shards on {count} Ray workers, on nodes {', '.join(sorted(nodes))}")
+    queue, idle, running = deque(jobs), list(actors), {}
+    placed: Counter[str] = Counter()
+    try:
+        while queue or running:
+            while queue and idle:
+                actor, job = idle.pop(), queue.popleft()
+                running[actor.run.remote(target, job)] = (actor, job)
+            if not running:
+                raise ClusterError(f"{target.stage}: every Ray worker died; {len(queue)} shards left undone")
+            (future,), _ = ray.wait(list(running), num_returns=1)
+            actor, job = running.pop(future)
+            try:
+                node = ray.get(future)
+            except ray.exceptions.RayActorError as exc:
+                log(f"{target.stage}: a Ray worker died with shard {job.index} in flight; it goes to another ({exc})")
+                queue.appendleft(job)
+                continue
+            placed[node] += 1
+            idle.append(actor)
+            update(len(job.items) * per_item)
+        usage = Usage()
+        for part in ray.get([a.close.remote() for a in idle]):
+            for field in ("requests", "prompt_tokens", "completion_tokens", "http_requests", "retries"):
+                setattr(usage, field, getattr(usage, field) + getattr(part, field))
+        return usage, dict(sorted(placed.items()))
+    finally:
+        for actor in actors:
+            ray.kill(actor)

@@ -1,0 +1,27 @@
+"""executor.kind=ray for real: a two-node Ray cluster on loopback (its own network namespace, token auth) runs the
+answers stage of a small SmolLM2 run. Both nodes take shards; SIGKILL of the second node's processes mid-stage
+costs its shard in flight only, and the artifact equals the local run's byte for byte (same seeds, one thread)."""
+
+import json
+
+import pytest
+
+from tests.ray_cluster import run_job, unavailable
+
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))]
+
+
+def test_answers_on_two_nodes_survive_a_killed_node_and_equal_the_local_run(tmp_path):
+    out = tmp_path / "result.json"
+    env = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = run_job("tests.ray_answers_job", [str(out), str(tmp_path / "root"), "--kill"], timeout=900, env=env)
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(out.read_text(encoding="utf-8"))
+
+    started = next(line for line in result["log"] if "Ray workers, on nodes" in line)
+    assert len(set(started.rsplit("on nodes ", 1)[1].split(", "))) == 2, started  # one actor on each node
+    assert result["killed"], "the second node's processes were not found"
+    assert any("a Ray worker died with shard" in line for line in result["log"]), result["log"]
+    assert sum(result["ray_nodes"].values()) == len(result["local"]) == 6
+    assert result["ray"] == result["local"]  # every shard's sha256
+    assert "RAY_AUTH_TOKEN" not in json.dumps(result)
