@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from selftrain_core.config.loading import load_run_config
 from selftrain_core.errors import ArtifactNotFoundError
+from selftrain_core.runs.storage import check_artifact_root_reachable
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
 
 def open_store(config: str, root: str | None) -> ArtifactStore:
-    """The store at `root`, else at the config's artifact_root (the config is only read then)."""
-    return ArtifactStore(root or load_run_config(config).artifact_root)
+    """The store at `root`, else at the config's artifact_root (the config is only read then); an object store that
+    cannot be reached (credentials, endpoint, bucket) stops here with a message naming what to set."""
+    store = ArtifactStore(root or load_run_config(config).artifact_root)
+    check_artifact_root_reachable(store)
+    return store
 
 
 def key_or_newest(store: ArtifactStore, stage: str, key: str | None) -> ArtifactRef:

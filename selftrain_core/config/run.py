@@ -17,6 +17,7 @@ from selftrain_core.config.models import EmbedderConfig, ModelConfig
 from selftrain_core.config.publish import PublishConfig
 from selftrain_core.config.retries import RetriesConfig
 from selftrain_core.config.rounds import RoundsConfig
+from selftrain_core.config.storage import check_artifact_root
 from selftrain_core.stages import STAGES  # noqa: F401  (re-exported: `from selftrain_core.config import STAGES`)
 from selftrain_core.stages.answers.config import AnswersConfig
 from selftrain_core.stages.chunk.config import ChunkConfig
@@ -94,6 +95,11 @@ class RunConfig(StrictModel):
         if self.rounds.count > 1 and self.train.finetune == "full":
             raise ValueError("rounds.count > 1 continues a LoRA adapter from round to round; use train.finetune=lora")
         return self
+
+    @field_validator("artifact_root")
+    @classmethod
+    def _usable_root(cls, root: str) -> str:
+        return check_artifact_root(root)
 
     @field_validator("name")
     @classmethod

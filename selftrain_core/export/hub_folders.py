@@ -19,14 +19,15 @@ from selftrain_core.models.resolve import resolve_model
 from selftrain_core.stages.train.checkpoint import CHECKPOINT_DIRS, merge_adapter
 from selftrain_core.stages.train.stage import trained_checkpoint
 from selftrain_core.store import ArtifactRef, ArtifactStore
+from selftrain_core.store.download import download_folder
 
 
-def linked_copy(store: ArtifactStore, source: str, target: Path) -> Path:
-    """`target` with the files of the store folder `source`: symlinks on local disk (a 140 GB merged model is not
-    copied), downloaded from any other store."""
+def linked_copy(store: ArtifactStore, train: ArtifactRef, rel: str, target: Path) -> Path:
+    """`target` with the files of the artifact folder `rel`: symlinks on local disk (a 140 GB merged model is not
+    copied), downloaded from any other store (each file checked against its manifest checksum)."""
     if not isinstance(store.fs, LocalFileSystem):
-        store.fs.get(source, str(target), recursive=True)
-        return target
+        return download_folder(store, train, rel, target)
+    source = f"{store.dir(train.stage, train.key)}/{rel}"
     for dirpath, _, filenames in os.walk(source):
         folder = target / os.path.relpath(dirpath, source)
         folder.mkdir(parents=True, exist_ok=True)
@@ -69,15 +70,14 @@ def checkpoint_folder(
     pushed whatever `what` says). `what`=merged uses the artifact's merged/ when training saved one, else merges the
     adapter into the base weights here, in the dtype it was trained in."""
     checkpoint = trained_checkpoint(store, train)
-    artifact = store.dir("train", train.key)
     if checkpoint["kind"] == "full" or what == "adapter" or checkpoint.get("merged"):
         kind = "full" if checkpoint["kind"] == "full" else what
         rel = CHECKPOINT_DIRS["merged"] if kind == "merged" else checkpoint["path"]
-        folder = linked_copy(store, f"{artifact}/{rel}", scratch / kind)
+        folder = linked_copy(store, train, rel, scratch / kind)
         text, adapter_card = (folder / "README.md").read_text(encoding="utf-8"), False
     else:
         kind, folder = "merged", scratch / "merged"
-        adapter = linked_copy(store, f"{artifact}/{checkpoint['path']}", scratch / "adapter")
+        adapter = linked_copy(store, train, checkpoint["path"], scratch / "adapter")
         dtype = store.manifest("train", train.key).get("config", {}).get("dtype", "float32")
         log(f"publish: merging the adapter of train {train.key} into its base model ({dtype})")
         merge_adapter(base_model_path(store, train), str(adapter), str(folder), dtype)

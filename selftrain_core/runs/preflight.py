@@ -9,7 +9,9 @@ from __future__ import annotations
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import ConfigError
 from selftrain_core.runs.resolution import check_names_resolve
+from selftrain_core.runs.storage import check_artifact_root_reachable
 from selftrain_core.stages.train.hardware import check_training_supported
+from selftrain_core.store import ArtifactStore
 
 
 def check_device(device: str) -> None:
@@ -50,8 +52,10 @@ def check_trackers(report_to: list[str]) -> None:
 
 
 def check_run_supported(cfg: RunConfig) -> None:
-    """Everything the config needs from this machine: the device, the vLLM environment when a stage generates
-    through vLLM, what training needs (QLoRA, launchers), then every model, prompt and chat template it names."""
+    """Everything the config needs from this machine: the artifact store, the device, the vLLM environment when a
+    stage generates through vLLM, what training needs (QLoRA, launchers), then every model, prompt and chat template
+    it names."""
+    check_artifact_root_reachable(ArtifactStore(cfg.artifact_root))
     check_device(cfg.model.device)
     judge = cfg.evaluate.judge
     generating = (cfg.questions.backend, cfg.answers.backend, cfg.evaluate.backend)

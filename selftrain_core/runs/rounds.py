@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fsspec.implementations.local import LocalFileSystem
-
 from selftrain_core.config import RunConfig
-from selftrain_core.hashing import cache_dir
+from selftrain_core.stages.train.stage import trained_checkpoint
 from selftrain_core.store import ArtifactRef, ArtifactStore
+from selftrain_core.store.download import local_folder
 
 LOWER_IS_BETTER = {"hallucinated", "wrong", "abstained"}
 
@@ -52,14 +51,9 @@ def gate(cfg: RunConfig, metrics: list[dict[str, Any]]) -> GateDecision:
 
 
 def local_adapter(store: ArtifactStore, train: ArtifactRef) -> str:
-    """A local folder with the train artifact's adapter (the store's own folder when it is on local disk)."""
-    source = f"{store.dir(train.stage, train.key)}/adapter"
-    if isinstance(store.fs, LocalFileSystem):
-        return source
-    target = cache_dir() / "adapters" / train.key
-    if not (target / "adapter_config.json").is_file():
-        store.fs.get(source, str(target), recursive=True)
-    return str(target)
+    """A local folder with the train artifact's adapter: the store's own folder on local disk, else a download
+    verified against the manifest's checksums (store/download.py), which PEFT and the next round's key read."""
+    return local_folder(store, train, trained_checkpoint(store, train)["path"])
 
 
 def next_round(cfg: RunConfig, adapter: str) -> RunConfig:

@@ -27,8 +27,9 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import BaseModel, ConfigDict
 
-from selftrain_core.errors import ArtifactNotFoundError, CorruptArtifactError, SelftrainError
+from selftrain_core.errors import ArtifactNotFoundError, ConfigError, CorruptArtifactError, SelftrainError
 from selftrain_core.hashing import bytes_sha256, stream_sha256
+from selftrain_core.store.objects import install_hint
 
 MANIFEST = "manifest.json"
 # The manifest layout this selftrain writes; it reads this and older ones. Raise it when a reader of an older
@@ -59,7 +60,14 @@ class ArtifactRef(BaseModel):
 class ArtifactStore:
     def __init__(self, root: str):
         self.url = root
-        self.fs, self.root = fsspec.core.url_to_fs(root)
+        # no cached listings off local disk: another machine's shards, manifests and leases must show at once
+        options = {"use_listings_cache": False} if "://" in root else {}
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(root, **options)
+        except (ImportError, ValueError) as exc:  # ValueError: a protocol fsspec does not know
+            protocol = root.split("://", 1)[0]
+            hint = install_hint(protocol)
+            raise ConfigError(f"artifact_root {root!r}: {exc}; to use {protocol}://, {hint}") from None
         self.root = self.root.rstrip("/")
 
     # --- paths ---------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from fsspec.implementations.local import LocalFileSystem
 from selftrain_core.errors import StorageFullError
 from selftrain_core.hashing import bytes_sha256, file_sha256
 from selftrain_core.store.artifact_store import MANIFEST, MANIFEST_FORMAT, ArtifactRef, ArtifactStore
+from selftrain_core.store.objects import is_object_store
 
 PROGRESS = "_progress"
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -57,7 +58,8 @@ class ArtifactWriter:
         self.fs = store.fs
         self._files: dict[str, dict[str, Any]] = {}
         self._schemas: dict[str, str] = {}
-        self.fs.makedirs(self.base, exist_ok=True)
+        if not is_object_store(self.fs):  # an object store has no folders (and s3fs would make a missing bucket)
+            self.fs.makedirs(self.base, exist_ok=True)
 
     # --- low level -----------------------------------------------------------------------------------
     def _atomic_write(self, rel: str, data: bytes) -> None:
@@ -71,13 +73,16 @@ class ArtifactWriter:
         self._place(rel, copy, lambda tmp: self.fs.put_file(local, tmp))
 
     def _place(self, rel: str, fill: Callable[[BinaryIO], Any], upload: Callable[[str], Any]) -> None:
-        """Write `rel` under a temporary name, then rename it into place: readers never see half a file.
+        """Write `rel` so that readers never see half a file.
 
-        Locally `fill` writes the open temporary file, which is fsync'ed, renamed, and its folder fsync'ed.
-        Elsewhere `upload` writes the temporary path and fsspec moves it: object stores have no fsync, and
-        their writes become visible whole or not at all.
+        Locally `fill` writes a temporary file, which is fsync'ed, renamed into place, and its folder fsync'ed.
+        On an object store `upload` writes the final name at once: a PUT appears whole or not at all, and there
+        is no rename (a "move" is a copy and a delete). Elsewhere `upload` writes a temporary name that fsspec moves.
         """
         final = f"{self.base}/{rel}"
+        if is_object_store(self.fs):
+            upload(final)
+            return
         parent = final.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
         tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"

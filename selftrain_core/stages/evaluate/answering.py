@@ -18,6 +18,7 @@ from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import StagePlan
 from selftrain_core.stages.train.stage import trained_checkpoint
 from selftrain_core.store import ArtifactStore
+from selftrain_core.store.download import download_folder
 
 
 def request(cfg: RunConfig, it: dict[str, Any], with_document: bool = False) -> ChatRequest:
@@ -54,8 +55,7 @@ def arm_answers(cfg: RunConfig, store: ArtifactStore, plan: StagePlan, requests:
     with tempfile.TemporaryDirectory(prefix="selftrain-eval-") as tmp:
         for arm, ref in zip(plan.settings["arms"], train_refs, strict=True):
             checkpoint = trained_checkpoint(store, ref)
-            folder = f"{tmp}/{arm}/{checkpoint['path']}"
-            store.fs.get(f"{store.dir(ref.stage, ref.key)}/{checkpoint['path']}", folder, recursive=True)
+            folder = str(download_folder(store, ref, checkpoint["path"], f"{tmp}/{arm}/{checkpoint['path']}"))
             if checkpoint["kind"] == "full":
                 full = ResolvedModel(arm, folder, ref.key, "local")
                 out[arm] = answer_all(cfg, full, None, arm, [requests])[0]

@@ -184,7 +184,15 @@ def test_files_left_by_a_dead_run_do_not_block(tmp_path):
     assert store.verify("demo", ref.key) == [] and not any("waiting" in line for line in lines)
 
 
-def test_a_remote_store_has_no_lock(tmp_path):
+def test_an_object_store_lock_is_a_lease_a_second_taker_waits_for(tmp_path):
+    """fsspec's memory store stands for object storage here (tests/unit/store/test_s3_store.py uses a real S3
+    server): a second taker in the same live process waits, and gives up naming the holder."""
     store = ArtifactStore(f"memory://{tmp_path.name}")
-    with artifact_lock(store, "demo", "k"), artifact_lock(store, "demo", "k", timeout_s=0):
-        pass  # object storage has no atomic create: a second taker does not wait
+    with (
+        artifact_lock(store, "demo", "k", log=lambda _: None, lease_s=5.0),
+        pytest.raises(ArtifactLockTimeout, match=f"pid {os.getpid()} on {re.escape(socket.gethostname())}"),
+        artifact_lock(store, "demo", "k", log=lambda _: None, poll_s=0.05, timeout_s=0.3),
+    ):
+        pass
+    with artifact_lock(store, "demo", "k", poll_s=0.05, timeout_s=1.0):
+        pass  # released: taken at once
