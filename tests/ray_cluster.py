@@ -42,7 +42,8 @@ def run_job(module: str, args: list[str], timeout: float, env: dict[str, str] | 
     command = ["unshare", "-n", sys.executable, "-m", "tests.ray_cluster", module, *args]
     full_env = {**os.environ, **(env or {}), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     full_env.update(RAY_USAGE_STATS_ENABLED="0", RAY_ADDRESS=f"127.0.0.1:{HEAD_PORT}")
-    return subprocess.run(command, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run(command, cwd=repo, env=full_env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _ray(*args: str, temp_dir: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import Any
 
 from selftrain_core.config.executor import ExecutorConfig
@@ -41,12 +42,28 @@ def cluster_address(executor: ExecutorConfig) -> str:
     return address
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A host:port address must answer a TCP connection: `ray.init` waits minutes on one that does not. ("auto"
+    and ray:// client addresses are left to Ray.)"""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ClusterError(
+            f"no Ray cluster answers at {address} (executor.address / RAY_ADDRESS): {exc}; start one with "
+            "`ray start --head`, or fix the address"
+        ) from None
+
+
 def connect(executor: ExecutorConfig) -> Any:
     """The `ray` module, joined to the cluster (a no-op when this process has joined it already)."""
     ray = import_ray()
     if ray.is_initialized():
         return ray
     address = cluster_address(executor)
+    check_reachable(address)
     if os.environ.get("RAY_AUTH_MODE", "disabled") != "token":
         log.warning("joining the Ray cluster at %s without token authentication (RAY_AUTH_MODE=token)", address)
     try:

@@ -52,11 +52,16 @@ def check_trackers(report_to: list[str]) -> None:
 
 
 def check_run_supported(cfg: RunConfig) -> None:
-    """Everything the config needs from this machine: the artifact store, the device, the vLLM environment when a
+    """Everything the config needs from this machine: the artifact store, the device, the Ray cluster when the
+    executor is Ray, the vLLM environment when a
     stage generates through vLLM, what training needs (QLoRA, launchers), then every model, prompt and chat template
     it names."""
     check_artifact_root_reachable(ArtifactStore(cfg.artifact_root))
     check_device(cfg.model.device)
+    if cfg.executor.kind == "ray":
+        from selftrain_core.cluster.connect import connect
+
+        connect(cfg.executor)  # Ray installed, an address, a cluster answering there: before any work
     judge = cfg.evaluate.judge
     generating = (cfg.questions.backend, cfg.answers.backend, cfg.evaluate.backend)
     if "vllm" in (*generating, judge.backend if judge.enabled else None):

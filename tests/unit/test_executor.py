@@ -46,3 +46,15 @@ def _server():
     from selftrain_core.backends.config import OpenAIServerConfig
 
     return OpenAIServerConfig(base_url="http://127.0.0.1:9/v1", model="m")
+
+
+def test_an_address_where_nothing_listens_is_refused_at_once(monkeypatch):
+    import socket
+
+    from selftrain_core.cluster.connect import ClusterError
+
+    with socket.socket() as probe:  # a free port: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ClusterError, match=rf"no Ray cluster answers at 127.0.0.1:{port} \(executor.address"):
+        connect(ExecutorConfig(kind="ray", address=f"127.0.0.1:{port}"))

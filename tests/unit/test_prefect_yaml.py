@@ -14,7 +14,7 @@ DEPLOYMENTS = {d["name"]: d for d in PROJECT["deployments"]}
 
 
 def test_the_deployments_and_pools_the_readme_names():
-    assert set(DEPLOYMENTS) == {"self-train", "self-train-gpu", "retrain-weekly", "evaluate"}
+    assert set(DEPLOYMENTS) == {"self-train", "self-train-gpu", "self-train-ray", "retrain-weekly", "evaluate"}
     assert {d["work_pool"]["name"] for d in DEPLOYMENTS.values()} == {"selftrain-cpu", "selftrain-gpu"}
     assert [next(iter(step)) for step in PROJECT["pull"]] == ["prefect.deployments.steps.set_working_directory"]
 
@@ -31,6 +31,9 @@ def test_entrypoint_loads_and_default_parameters_validate(name):
     if deployment["work_pool"]["name"] == "selftrain-gpu":
         assert config is not None and config.model.device == "cuda", "a GPU deployment must refuse CPU workers"
         assert config.answers.backend == "vllm", "vLLM samples on the GPU workers (DESIGN.md, Backends)"
+    if name == "self-train-ray":
+        assert config.executor.kind == "ray" and config.executor.address, "the cluster is a parameter"
+        assert config.artifact_root.startswith("s3://"), "every node reaches the artifacts: a bucket"
     assert deployment.get("enforce_parameter_schema") is True, "invalid values refused before a run is created"
 
 
