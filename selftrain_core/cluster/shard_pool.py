@@ -13,6 +13,7 @@ dead actor had finished stays finished (its marker was written after its bytes).
 
 from __future__ import annotations
 
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -114,8 +115,12 @@ def run_shards(
     """Compute and write `jobs` on the cluster. Returns the actors' usage and the shards each node wrote."""
     ray = connect(executor)
     count = min(len(jobs), executor.workers or cluster_slots(ray, executor))
+    started = time.perf_counter()
     actors, nodes = _start(ray, executor, settings, model, shard_rows, count)
-    log(f"{target.stage}: {len(jobs)} shards on {count} Ray workers, on nodes {', '.join(sorted(nodes))}")
+    log(
+        f"{target.stage}: {len(jobs)} shards on {count} Ray workers, on nodes {', '.join(sorted(nodes))}; "
+        f"ready in {time.perf_counter() - started:.1f} s"
+    )
     queue, idle, running = deque(jobs), list(actors), {}
     placed: Counter[str] = Counter()
     try:
@@ -131,6 +136,7 @@ def run_shards(
                 node = ray.get(future)
             except ray.exceptions.RayActorError as exc:
                 log(f"{target.stage}: a Ray worker died with shard {job.index} in flight; it goes to another ({exc})")
+                ray.kill(actor)  # "unavailable" may be a live actor cut off: it must not write after the manifest
                 queue.appendleft(job)
                 continue
             placed[node] += 1

@@ -221,6 +221,9 @@ class ArtifactWriter:
             fsync_dir(self.base.rsplit("/", 1)[0])
         if listed:  # after the manifest: a crash in between keeps the shards' markers
             self.fs.rm(folder, recursive=True)
+        for stray in self.fs.glob(f"{self.base}/.tmp-*"):  # a write cut short by a killed process (a lost worker)
+            with suppress(FileNotFoundError):
+                self.fs.rm_file(stray)
         return self.store.ref(self.stage, self.key)
 
     def abort(self) -> None:

@@ -66,6 +66,16 @@ def test_finished_shards_survive_a_crash_and_are_verified(tmp_path):
     assert sorted(again.done_shards("data")) == [0]
 
 
+def test_a_write_cut_short_leaves_no_temporary_file_in_the_committed_artifact(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    writer = ArtifactWriter(store, "demo", "k")
+    writer.write_shard("data", 0, _table(2))
+    (tmp_path / "demo" / "k" / ".tmp-0123abcd").write_bytes(b"half a shard")  # its writer was killed mid-write
+    writer.commit({})
+    assert sorted(p.name for p in (tmp_path / "demo" / "k").iterdir()) == ["data-00000.parquet", "manifest.json"]
+    assert store.verify("demo", "k") == []
+
+
 def test_execute_caches_and_removes_partial_output_on_user_error(tmp_path):
     store = ArtifactStore(str(tmp_path))
     plan = make_plan("demo", 1, {"a": 1})
