@@ -76,8 +76,15 @@ def connect(executor: ExecutorConfig) -> Any:
 
 
 def cluster_slots(ray: Any, executor: ExecutorConfig) -> int:
-    """How many actors the cluster holds at once: its CPUs (or GPUs) over each actor's share, at least 1."""
+    """How many actors the cluster holds at once: its CPUs (and GPUs) over each actor's share. ClusterError when
+    not even one fits (e.g. executor.gpus_per_worker on a cluster without GPUs): no actor could ever be placed."""
     resources = ray.cluster_resources()
     by_cpu = int(resources.get("CPU", 0) // executor.cpus_per_worker)
     by_gpu = int(resources.get("GPU", 0) // executor.gpus_per_worker) if executor.gpus_per_worker else by_cpu
-    return max(1, min(by_cpu, by_gpu))
+    if min(by_cpu, by_gpu) < 1:
+        raise ClusterError(
+            f"the Ray cluster has {resources.get('CPU', 0):g} CPUs and {resources.get('GPU', 0):g} GPUs: not enough "
+            f"for one worker (executor.cpus_per_worker={executor.cpus_per_worker:g}, "
+            f"executor.gpus_per_worker={executor.gpus_per_worker:g})"
+        )
+    return min(by_cpu, by_gpu)

@@ -6,9 +6,11 @@ the shared artifact root, exactly as the local path does. The driver (the stage'
 progress, and writes the manifest when every shard is done. Rows depend on the request seeds only, not on which
 actor drew them, so the artifact is the local run's at the same thread count.
 
-Actors are spread over the nodes. An actor that dies (its process or its node killed) costs the shard in flight:
-the shard goes back in the queue for another actor, and the stage fails only when no actor is left. A shard the
-dead actor had finished stays finished (its marker was written after its bytes).
+Each actor resolves the model on its own node (its HF cache, or its copy of a local folder) and refuses one whose
+fingerprint is not the driver's. Actors are spread over the nodes. An actor that dies (its process or its node
+killed) costs the shard in flight: the shard goes back in the queue for another actor, and the stage fails only
+when no actor is left. A shard the dead actor had finished stays finished (its marker was written after its
+bytes).
 """
 
 from __future__ import annotations
@@ -52,15 +54,21 @@ class ShardTarget:
 class ShardWorker:
     """The actor: one backend, many shards."""
 
-    def __init__(self, settings: GenerationSettings, model: Any, shard_rows: Callable, threads: int | None):
+    def __init__(self, settings: GenerationSettings, fingerprint: str, shard_rows: Callable, threads: int | None):
         import ray
         import torch
 
+        self.node = f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:8]}"
+        model = settings.resolve()  # on this node: its HF cache or its copy of the folder, not the driver's path
+        if model.fingerprint != fingerprint:
+            raise ClusterError(
+                f"{settings.section}: the model {settings.model!r} on node {self.node} is not the driver's "
+                f"(fingerprint {model.fingerprint}, the driver has {fingerprint}): give every node the same model files"
+            )
         if threads:
             torch.set_num_threads(threads)
         self.backend = open_backend(settings, model=model)
         self.shard_rows = shard_rows
-        self.node = f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:8]}"
 
     def ready(self) -> str:
         return self.node
@@ -78,8 +86,10 @@ class ShardWorker:
 
 
 def _start(ray: Any, executor: ExecutorConfig, settings, model, shard_rows, count: int) -> tuple[list[Any], list[str]]:
-    """`count` actors spread over the nodes, each ready (its model loaded), and their nodes; a user error in
-    loading is raised as itself (a missing model, a bad adapter), not as a dead actor."""
+    """`count` actors spread over the nodes, each ready (its model loaded), and their nodes. An error in loading is
+    raised as itself (a missing model, a bad adapter); actors not placed within executor.start_timeout_s (the
+    cluster lacks the resources, or another job holds them) are a ClusterError naming what was asked. Either way
+    no actor is left behind."""
     remote = ray.remote(ShardWorker).options(
         num_cpus=executor.cpus_per_worker,
         num_gpus=executor.gpus_per_worker,
@@ -88,17 +98,22 @@ def _start(ray: Any, executor: ExecutorConfig, settings, model, shard_rows, coun
     )
     threads = executor.threads_per_worker or max(1, int(executor.cpus_per_worker))
     function = ray.put(shard_rows)
-    actors = [remote.remote(settings, model, function, threads) for _ in range(count)]
+    actors = [remote.remote(settings, model.fingerprint, function, threads) for _ in range(count)]
     try:
-        nodes = ray.get([a.ready.remote() for a in actors])
-    except ray.exceptions.RayActorError as exc:
+        pending = [a.ready.remote() for a in actors]
+        ready, _ = ray.wait(pending, num_returns=len(pending), timeout=executor.start_timeout_s)
+        if len(ready) < len(pending):
+            raise ClusterError(
+                f"{settings.section}: {len(pending) - len(ready)} of {count} Ray workers were not placed within "
+                f"{executor.start_timeout_s:g} s (each asks for {executor.cpus_per_worker:g} CPUs and "
+                f"{executor.gpus_per_worker:g} GPUs; the cluster has {ray.available_resources()} free): lower "
+                "executor.workers or the per-worker resources, or add nodes"
+            )
+        return actors, ray.get(pending)
+    except BaseException:
         for actor in actors:
             ray.kill(actor)
-        cause = getattr(exc, "cause", None)
-        if isinstance(cause, ray.exceptions.RayTaskError):
-            raise cause.as_instanceof_cause() from None
-        raise ClusterError(f"{settings.section}: a Ray worker died while loading its model: {exc}") from None
-    return actors, nodes
+        raise
 
 
 def run_shards(
@@ -114,7 +129,10 @@ def run_shards(
 ) -> tuple[Usage, dict[str, int]]:
     """Compute and write `jobs` on the cluster. Returns the actors' usage and the shards each node wrote."""
     ray = connect(executor)
-    count = min(len(jobs), executor.workers or cluster_slots(ray, executor))
+    slots = cluster_slots(ray, executor)
+    if executor.workers and executor.workers > slots:
+        log(f"{target.stage}: executor.workers={executor.workers}, but the cluster holds {slots}; using {slots}")
+    count = min(len(jobs), executor.workers or slots, slots)
     started = time.perf_counter()
     actors, nodes = _start(ray, executor, settings, model, shard_rows, count)
     log(
@@ -142,11 +160,23 @@ def run_shards(
             placed[node] += 1
             idle.append(actor)
             update(len(job.items) * per_item)
-        usage = Usage()
-        for part in ray.get([a.close.remote() for a in idle]):
-            for field in ("requests", "prompt_tokens", "completion_tokens", "http_requests", "retries"):
-                setattr(usage, field, getattr(usage, field) + getattr(part, field))
-        return usage, dict(sorted(placed.items()))
+        return _close(ray, idle, log), dict(sorted(placed.items()))
     finally:
         for actor in actors:
             ray.kill(actor)
+        if running:  # an error left shards in flight: let them stop before the caller removes or commits
+            ray.wait(list(running), num_returns=len(running), timeout=30)
+
+
+def _close(ray: Any, actors: list[Any], log: Callable[[str], None]) -> Usage:
+    """Close each actor's backend and add up their usage; one that died after its last shard only loses its count."""
+    usage = Usage()
+    for actor in actors:
+        try:
+            part = ray.get(actor.close.remote())
+        except ray.exceptions.RayActorError as exc:
+            log(f"a Ray worker died after its last shard; its token counts are lost ({exc})")
+            continue
+        for field in ("requests", "prompt_tokens", "completion_tokens", "http_requests", "retries"):
+            setattr(usage, field, getattr(usage, field) + getattr(part, field))
+    return usage

@@ -36,6 +36,13 @@ class ExecutorConfig(StrictModel):
         description="GPUs each actor reserves (1 for a vLLM actor on its own GPU).",
         json_schema_extra=RUNTIME,
     )
+    start_timeout_s: float = Field(
+        900.0,
+        gt=0,
+        description="How long the actors may take to be placed and load the model before the stage stops, naming "
+        "the resources it asked for.",
+        json_schema_extra=RUNTIME,
+    )
     threads_per_worker: int | None = Field(
         None,
         gt=0,

@@ -53,9 +53,8 @@ def check_trackers(report_to: list[str]) -> None:
 
 def check_run_supported(cfg: RunConfig) -> None:
     """Everything the config needs from this machine: the artifact store, the device, the Ray cluster when the
-    executor is Ray, the vLLM environment when a
-    stage generates through vLLM, what training needs (QLoRA, launchers), then every model, prompt and chat template
-    it names."""
+    executor is Ray, the vLLM environment when a stage generates through vLLM, what training needs (QLoRA,
+    launchers), then every model, prompt and chat template it names."""
     check_artifact_root_reachable(ArtifactStore(cfg.artifact_root))
     check_device(cfg.model.device)
     if cfg.executor.kind == "ray":

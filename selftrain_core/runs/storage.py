@@ -41,7 +41,7 @@ def check_artifact_root_reachable(store: ArtifactStore) -> None:
             f"endpoint and credentials in {_settings(store)}"
         ) from None
     bucket = store.root.split("/", 1)[0]
-    if (OBJECT_STORES - {"memory"}) & set(protocols(store.fs)) and bucket != store.root and not store.fs.exists(bucket):
+    if (OBJECT_STORES - {"memory"}) & set(protocols(store.fs)) and not store.fs.exists(bucket):
         raise ConfigError(
             f"artifact_root {store.url}: the bucket {bucket!r} does not exist (or these credentials cannot see it): "
             "create it, or fix the URL"

@@ -2,7 +2,7 @@
 
 An object store has no OS lock, but it has one operation two machines cannot both win: creating an object that
 does not exist yet (S3's `If-None-Match: *`, fsspec's `pipe_file(mode="create")`). The lock of `<stage>/<key>` is
-the folder `<root>/.locks/<stage>/<key>/` of numbered leases; the highest number is the current one, and whoever
+the folder `<root>/.locks/<stage>/<key>.lock/` of numbered leases; the highest number is the current one, and whoever
 creates the next number holds the lock. A taker creates lease n+1 when lease n is released, or when its holder is
 gone: a process of this machine (same host and pid namespace) that no longer exists, or a lease that has not been
 renewed for `lease_s` as timed by the taker's own clock (no other machine's clock is trusted). The holder renews

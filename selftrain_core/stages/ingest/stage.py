@@ -118,8 +118,19 @@ def run(
 ) -> ArtifactRef:
     def compute(writer):
         splits, drops = plan_splits(cfg)
-        for index, shard in enumerate(document_shards(cfg, splits)):
-            writer.write_shard("data", index, pa.Table.from_pylist(shard, schema=SCHEMA))
+        try:
+            written = 0
+            for index, shard in enumerate(document_shards(cfg, splits)):
+                writer.write_shard("data", index, pa.Table.from_pylist(shard, schema=SCHEMA))
+                written += len(shard)
+            if written != len(splits):
+                raise SourceError(
+                    f"source {cfg.ingest.source.kind} changed while it was read ({len(splits)} documents in the "
+                    f"first pass, {written} in the second): run again once it is stable"
+                )
+        except SourceError:
+            writer.abort()  # shards of a source that changed are no one's to resume: nothing stays behind
+            raise
         counts = {s: sum(v == s for v in splits.values()) for s in ("train", "test")}
         return {"drops": drops, "splits": counts, "source": cfg.ingest.source.kind}
 

@@ -102,6 +102,26 @@ def test_a_source_that_changes_between_the_passes_is_refused_and_leaves_nothing(
     assert not (tmp_path / "art" / "ingest" / plan.key).exists()
 
 
+def test_a_source_that_loses_a_document_between_the_passes_is_refused(config, tmp_path, monkeypatch):
+    from selftrain_core.stages.ingest import sources
+
+    original = sources.local_files.iter_documents
+    calls = []
+
+    def shrinking(cfg):
+        calls.append(0)
+        docs = list(original(cfg))
+        yield from docs if len(calls) == 1 else docs[:-1]
+
+    monkeypatch.setattr(sources.local_files, "iter_documents", shrinking)
+    monkeypatch.setattr(ingest, "SHARD_DOCUMENTS", 2)  # shards are written before the loss is seen
+    cfg = config(_corpus(tmp_path / "docs.jsonl", 6), "art")
+    plan = ingest.plan(cfg)
+    with pytest.raises(SourceError, match="6 documents in the first pass, 5 in the second"):
+        ingest.run(cfg, plan, ArtifactStore(cfg.artifact_root), RunInfo(), **QUIET)
+    assert not (tmp_path / "art" / "ingest" / plan.key).exists()
+
+
 def test_a_non_utf8_jsonl_line_is_named_by_its_number(tmp_path):
     from selftrain_core.stages.ingest.config import LocalFilesSource
 

@@ -75,7 +75,8 @@ def _revision(path: Path) -> str:
 
 
 def _jsonl_documents(cfg: LocalFilesSource, path: Path) -> Iterator[dict[str, Any]]:
-    """One document per line, read a line at a time (a corpus file is never whole in memory)."""
+    """One document per line, read a line at a time (a corpus file is never whole in memory). Lines end at "\n"
+    only, as JSON Lines defines them (a JSON text holds no raw newline; a U+2028 inside a string is not a break)."""
     revision = _revision(path)
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -98,17 +99,20 @@ def _jsonl_documents(cfg: LocalFilesSource, path: Path) -> Iterator[dict[str, An
 
 def _parquet_documents(cfg: LocalFilesSource, path: Path) -> Iterator[dict[str, Any]]:
     """One document per row, read a record batch at a time."""
+    revision, index = _revision(path), 0
+    for rows in _parquet_batches(path):
+        for row in rows:
+            yield _record(cfg, path, revision, row, f"row-{index}")
+            index += 1
+
+
+def _parquet_batches(path: Path) -> Iterator[list[dict[str, Any]]]:
+    """The file's rows, a record batch at a time; an unreadable file is named (not a record's own error)."""
     import pyarrow.parquet as pq
 
-    revision, index = _revision(path), 0
     try:
-        batches = pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH)
-        for batch in batches:
-            for row in batch.to_pylist():
-                yield _record(cfg, path, revision, row, f"row-{index}")
-                index += 1
-    except SourceError:
-        raise
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=PARQUET_BATCH):
+            yield batch.to_pylist()  # a record's own error is raised by the caller, outside this try
     except Exception as exc:  # pyarrow raises several types for a bad file
         raise SourceError(f"{path} is not a readable Parquet file: {exc}") from None
 
