@@ -7,7 +7,7 @@ counts this run's generations only: shards a resumed stage found finished were p
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from selftrain_core.backends.chat import ChatResult
@@ -26,6 +26,11 @@ class Usage:
         self.requests += len(results)
         self.prompt_tokens += sum(r.prompt_tokens for r in results)
         self.completion_tokens += sum(r.completion_tokens for r in results)
+
+    def merge(self, other: Usage) -> None:
+        """Add another backend's counts (e.g. each Ray actor's) to these."""
+        for field in fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
 
 def usage_entry(backend_name: str, model: str, usage: Usage | None, server: OpenAIServerConfig | None) -> dict:

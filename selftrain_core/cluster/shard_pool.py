@@ -177,6 +177,5 @@ def _close(ray: Any, actors: list[Any], log: Callable[[str], None]) -> Usage:
         except ray.exceptions.RayActorError as exc:
             log(f"a Ray worker died after its last shard; its token counts are lost ({exc})")
             continue
-        for field in ("requests", "prompt_tokens", "completion_tokens", "http_requests", "retries"):
-            setattr(usage, field, getattr(usage, field) + getattr(part, field))
+        usage.merge(part)
     return usage

@@ -61,12 +61,14 @@ class BackendShards:
 
     def finished_rows(self) -> list[Row]:
         """The rows of the shards an earlier attempt finished, in shard order."""
-        return [row for i in sorted(self.done) for row in self.writer.read_shard(self.table, i).to_pylist()]
+        return self._rows(self.done)
 
     def written_rows(self) -> list[Row]:
         """The rows of every shard written so far, in shard order."""
-        done = sorted(self.writer.done_shards(self.table))
-        return [row for i in done for row in self.writer.read_shard(self.table, i).to_pylist()]
+        return self._rows(self.writer.done_shards(self.table))
+
+    def _rows(self, indices) -> list[Row]:
+        return [row for i in sorted(indices) for row in self.writer.read_shard(self.table, i).to_pylist()]
 
     def placement(self) -> dict[str, dict[str, int]]:
         """The manifest's record of where this attempt's shards ran: {"ray_nodes": {node: shards}} on Ray."""
