@@ -39,6 +39,12 @@ class RunConfig(StrictModel):
         "artifacts", description="Artifact root: a local folder or any fsspec URL.", json_schema_extra=RUNTIME
     )
     seed: int = Field(0, description="Seed for splits, sampling, training and bootstrap.")
+    reuse: bool = Field(
+        True,
+        description="Incremental runs: copy the rows earlier artifacts computed for the same chunks, questions and "
+        "answers with the same settings, and compute only the new ones (a corpus that grew pays for what is new).",
+        json_schema_extra=RUNTIME,
+    )
     iteration: int = Field(
         1,
         ge=1,

@@ -45,6 +45,7 @@ class StagePlan(BaseModel):
     parents: list[ArtifactRef] = Field(default_factory=list)
     models: list[dict[str, Any]] = Field(default_factory=list)
     prompts: list[dict[str, Any]] = Field(default_factory=list)
+    work_key: str = ""  # what the stage does to one input item, whatever the other items are (stages/reuse.py)
 
     def parent(self, stage: str) -> ArtifactRef:
         return next(p for p in self.parents if p.stage == stage)
@@ -58,7 +59,11 @@ def make_plan(
     models: list[dict[str, Any]] = (),
     prompts: list[dict[str, Any]] = (),
     runtime: dict[str, Any] | None = None,
+    work: dict[str, Any] | None = None,
 ) -> StagePlan:
+    """`work`: the settings that shape one item's output (default: all of `settings`); with the version, models and
+    prompts, and without the parents, they make the plan's work key: rows of two artifacts with one work key and
+    one item id are the same computation, whatever else the two inputs held."""
     identity = {
         "stage": stage,
         "version": version,
@@ -67,10 +72,14 @@ def make_plan(
         "models": sorted(f"{m['role']}={m['fingerprint']}" for m in models),
         "prompts": sorted(f"{p['prompt_id']}={p['sha256']}" for p in prompts),
     }
+    work_identity = {k: v for k, v in identity.items() if k != "parents"} | {
+        "settings": settings if work is None else work
+    }
     return StagePlan(
         stage=stage,
         version=version,
         key=stable_hash(identity, 20),
+        work_key=stable_hash(work_identity, 20),
         settings=settings,
         runtime=runtime or {},
         parents=list(parents),
@@ -159,6 +168,7 @@ def _compute(
         extra = compute(writer) or {}
         manifest = {
             "stage_version": plan.version,
+            "work_key": plan.work_key,
             "config": plan.settings,
             "runtime_config": plan.runtime,
             "parents": [p.model_dump() for p in plan.parents],

@@ -44,9 +44,11 @@ class BackendShards:
         id_field: str,
         stage: str,
         log: Callable[[str], None],
+        reused: dict[str, Row] | None = None,
     ):
         self.writer, self.table, self.stage, self.meta_key = writer, table, stage, f"{id_field}s"
         self.log = log
+        self.reused = reused or {}  # item id -> the row an earlier artifact computed for it (stages/reuse.py)
         self.nodes: dict[str, int] = {}  # executor.kind=ray: the shards each node wrote in this attempt
         self.shards = [items[i : i + shard_size] for i in range(0, len(items), shard_size)]
         self.ids = [[item[id_field] for item in shard] for shard in self.shards]
@@ -87,31 +89,66 @@ class BackendShards:
         """Write every shard not done yet, its rows from `shard_rows(backend, items)`; the progress bar counts
         `per_item` `unit`s per item. Returns this attempt's usage (None when every shard was done)."""
         todo = [i for i in range(len(self.shards)) if i not in self.done]
-        remaining = sum(len(self.shards[i]) for i in todo) * per_item
-        finished = sum(len(self.shards[i]) for i in self.done) * per_item
+        for index in [i for i in todo if all(item in self.reused for item in self.ids[i])]:
+            self._write(index, [self.reused[item] for item in self.ids[index]], schema)  # no model needed
+            todo.remove(index)
+        new = [j for i in todo for j in self.ids[i] if j not in self.reused]
+        finished = (sum(len(s) for s in self.shards) - len(new)) * per_item
         backend = None
-        with progress_bar(remaining, self.stage, unit, progress, finished) as update, ExitStack() as opened:
+        with progress_bar(len(new) * per_item, self.stage, unit, progress, finished) as update, ExitStack() as opened:
             if todo and on_ray(settings):
                 return self._generate_on_ray(settings, model, shard_rows, schema, update, per_item, todo)
-            for index in todo:
+            for group in self._groups(todo):
                 if backend is None:  # load the model (or check the server) only when there is work
                     try:
                         backend = open_backend(settings, model=model, progress=update)
                     except ServerUnavailableError:
-                        if not self.done:  # nothing to resume from: leave no folder behind
+                        if not self.done:  # nothing to resume from: leave no folder behind (copied rows too)
                             self.writer.abort()
                         raise
                     opened.callback(backend.close)  # the engine's memory is free before the next stage
-                rows = shard_rows(backend, self.shards[index])
-                table = pa.Table.from_pylist(rows, schema=schema)
-                self.writer.write_shard(self.table, index, table, meta={self.meta_key: self.ids[index]})
+                computed = iter(shard_rows(backend, [item for i in group for item in self._new(i)]))
+                for index in group:
+                    rows = [self.reused[id_] if id_ in self.reused else next(computed) for id_ in self.ids[index]]
+                    self._write(index, rows, schema)
         return backend and backend.usage
+
+    def _write(self, index: int, rows: list[Row], schema: pa.Schema) -> None:
+        table = pa.Table.from_pylist(rows, schema=schema)
+        self.writer.write_shard(self.table, index, table, meta={self.meta_key: self.ids[index]})
+
+    def _groups(self, todo: list[int]) -> list[list[int]]:
+        """The shards to compute, in groups whose items not reused fill about one shard: a few new items spread
+        over many shards (an incremental run's) go to the backend together, not one small batch per shard."""
+        size = max(len(s) for s in self.shards) if self.shards else 1
+        groups: list[list[int]] = []
+        count = size  # start a new group at the first shard
+        for index in todo:
+            new = sum(item not in self.reused for item in self.ids[index])
+            if count + new > size and count > 0:
+                groups.append([])
+                count = 0
+            groups[-1].append(index)
+            count += new
+        return groups
+
+    def _new(self, index: int) -> list[Row]:
+        """A shard's items that no earlier artifact computed."""
+        return [item for item, id_ in zip(self.shards[index], self.ids[index], strict=True) if id_ not in self.reused]
+
+    def _items(self, index: int) -> list[Row]:
+        """A shard's items, each reused one carrying its row (REUSED)."""
+        return [
+            {**item, REUSED: self.reused[id_]} if id_ in self.reused else item
+            for item, id_ in zip(self.shards[index], self.ids[index], strict=True)
+        ]
 
     def _generate_on_ray(self, settings, model, shard_rows, schema, update, per_item, todo) -> Usage:
         from selftrain_core.cluster.connect import ClusterError
         from selftrain_core.cluster.shard_pool import ShardJob, ShardTarget, run_shards
 
-        jobs = [ShardJob(i, self.shards[i], {self.meta_key: self.ids[i]}) for i in todo]
+        jobs = [ShardJob(i, self._items(i), {self.meta_key: self.ids[i]}) for i in todo]
+        shard_rows = merged_rows(shard_rows)
         writer = self.writer
         root = writer.store.url if "://" in writer.store.url else os.path.abspath(writer.store.url)  # not the cwd's
         target = ShardTarget(root, writer.stage, writer.key, self.table, schema)
@@ -126,6 +163,20 @@ class BackendShards:
                 "or a filesystem mounted at the same path)"
             )
         return usage
+
+
+REUSED = "_reused_row"  # on an item sent to a Ray actor: the row an earlier artifact computed for it
+
+
+def merged_rows(shard_rows: Callable[[Backend, list[Row]], list[Row]]) -> Callable[[Backend, list[Row]], list[Row]]:
+    """`shard_rows` for a shard some of whose items carry their reused row: only the others reach the backend."""
+
+    def rows(backend: Backend, items: list[Row]) -> list[Row]:
+        new = [item for item in items if REUSED not in item]
+        computed = iter(shard_rows(backend, new) if new else [])
+        return [item[REUSED] if REUSED in item else next(computed) for item in items]
+
+    return rows
 
 
 def on_ray(settings: GenerationSettings) -> bool:

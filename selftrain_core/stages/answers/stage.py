@@ -30,10 +30,11 @@ from selftrain_core.stages.answers.explicitation import ROLE as EXPLICIT
 from selftrain_core.stages.answers.explicitation import explicit_request
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.progress import Report
+from selftrain_core.stages.reuse import find_reusable
 from selftrain_core.stages.shards import BackendShards
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
-STAGE, VERSION = "answers", 2
+STAGE, VERSION = "answers", 3  # 3: answer ids derive from the question and the sampler (reused across corpora)
 ROLES = ("reference", "with_doc", "no_doc")
 
 _TEXTS = pa.list_(pa.string())
@@ -137,12 +138,12 @@ def question_requests(cfg: RunConfig, question: dict[str, Any], passage: str) ->
 
 
 def answer_row(
-    cfg: RunConfig, key: str, question: dict[str, Any], results: list[ChatResult], backend: str, model: str
+    cfg: RunConfig, work_key: str, question: dict[str, Any], results: list[ChatResult], backend: str, model: str
 ) -> dict[str, Any]:
     by_role = dict(zip(roles(cfg), results, strict=True))
     reference = by_role["reference"].completions[0]
     row = {
-        "answer_id": "ans-" + stable_hash([key, question["question_id"]]),
+        "answer_id": "ans-" + stable_hash([work_key, question["question_id"]]),
         "question_id": question["question_id"],
         "chunk_id": question["chunk_id"],
         "split": question["split"],
@@ -184,7 +185,10 @@ def run(
         passages = {c["chunk_id"]: c["text"] for c in store.read_rows(plan.parent("chunk"))}
         if not questions:
             raise StageInputError("no questions to answer: every question was rejected (see the questions stage)")
-        shards = BackendShards(writer, "data", questions, cfg.answers.shard_size, "question_id", STAGE, log)
+        split = {q["question_id"]: q["split"] for q in questions}
+        reused = find_reusable(store, plan, "data", "question_id", split, cfg.reuse, log)
+        rows = {i: {**row, "split": split[i]} for i, row in reused.rows.items()}  # the split is this corpus's
+        shards = BackendShards(writer, "data", questions, cfg.answers.shard_size, "question_id", STAGE, log, rows)
         generation = GenerationSettings.for_answers(cfg)
         model = generation.resolve()
         policy_name = model.name + (f"+adapter:{plan.models[1]['fingerprint']}" if cfg.model.adapter else "")
@@ -194,7 +198,7 @@ def run(
             results = backend.generate(requests)
             n = len(roles(cfg))
             return [
-                answer_row(cfg, plan.key, q, results[n * j : n * j + n], backend.name, policy_name)
+                answer_row(cfg, plan.work_key, q, results[n * j : n * j + n], backend.name, policy_name)
                 for j, q in enumerate(shard)
             ]
 
@@ -203,6 +207,7 @@ def run(
         return {
             "shards": len(shards.shards),
             "resumed_shards": len(shards.done),
+            **reused.record(len(questions) - len(reused.rows)),
             "usage": usage_entry(generation.backend, policy_name, usage, generation.server),
             **shards.placement(),
         }

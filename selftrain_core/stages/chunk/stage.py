@@ -21,7 +21,7 @@ from selftrain_core.models.resolve import resolve_model
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
-STAGE, VERSION = "chunk", 1
+STAGE, VERSION = "chunk", 2  # 2: chunk ids derive from the document's content, not the ingest artifact
 
 SCHEMA = pa.schema(
     [
@@ -50,8 +50,15 @@ def plan(cfg: RunConfig, documents: ArtifactRef) -> StagePlan:
     )
 
 
-def chunk_document(doc: dict[str, Any], tokenizer, cfg: RunConfig, key: str) -> list[dict[str, Any]]:
-    text = doc["text"]
+def document_digest(doc: dict[str, Any]) -> str:
+    """What a document's chunks are cut from: its title (in every prompt) and its text."""
+    return stable_hash([doc["title"], doc["text"]])
+
+
+def chunk_document(doc: dict[str, Any], tokenizer, cfg: RunConfig, work_key: str) -> list[dict[str, Any]]:
+    """A document's chunks; their ids hash the chunker (`work_key`), the document's id and content and the index,
+    so the same document chunked the same way has the same chunk ids in any corpus (stages/reuse.py)."""
+    text, digest = doc["text"], document_digest(doc)
     offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
     step = cfg.chunk.max_tokens - cfg.chunk.overlap_tokens
     chunks = []
@@ -62,7 +69,7 @@ def chunk_document(doc: dict[str, Any], tokenizer, cfg: RunConfig, key: str) -> 
         char_start, char_end = window[0][0], window[-1][1]
         chunks.append(
             {
-                "chunk_id": "chunk-" + stable_hash([key, doc["doc_id"], index]),
+                "chunk_id": "chunk-" + stable_hash([work_key, doc["doc_id"], digest, index]),
                 "doc_id": doc["doc_id"],
                 "chunk_index": index,
                 "char_start": char_start,
@@ -91,7 +98,7 @@ def run(
         for index, documents in enumerate(store.iter_tables(plan.parent("ingest"))):
             kept, rejected = [], []
             for doc in documents.to_pylist():
-                for chunk in chunk_document(doc, tokenizer, cfg, plan.key):
+                for chunk in chunk_document(doc, tokenizer, cfg, plan.work_key):
                     if chunk["n_tokens"] < cfg.chunk.min_tokens:
                         rejected.append({**chunk, "reason": "too_short"})
                     else:

@@ -33,10 +33,11 @@ from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.progress import Report
 from selftrain_core.stages.questions.config import QuestionsConfig
 from selftrain_core.stages.questions.dedupe import NearDuplicates, word_counts
+from selftrain_core.stages.reuse import Reused, find_reusable
 from selftrain_core.stages.shards import BackendShards
 from selftrain_core.store import ArtifactRef, ArtifactStore, ArtifactWriter
 
-STAGE, VERSION = "questions", 2
+STAGE, VERSION = "questions", 3  # 3: question ids derive from the chunk and the writer (reused across corpora)
 
 SCHEMA = pa.schema(
     [
@@ -54,6 +55,10 @@ SCHEMA = pa.schema(
 REJECTED_SCHEMA = SCHEMA.append(pa.field("reason", pa.string()))
 GENERATED = "generated"  # the raw completions, one row per chunk, written in shards
 GENERATED_SCHEMA = pa.schema([("chunk_id", pa.string()), ("texts", pa.list_(pa.string()))])
+
+# The filters' settings: they choose among the completions, not what the writer completes, so they stay out of the
+# work key and a run that only changes them reuses every completion.
+FILTER_SETTINGS = ("min_words", "max_words", "filters", "near_duplicate_jaccard")
 
 _META = re.compile(
     r"\b(passage|text|article|paragraph|excerpt|document|author|this (essay|summary|section|question))\b", re.I
@@ -110,6 +115,7 @@ def plan(cfg: RunConfig, chunks: ArtifactRef) -> StagePlan:
         settings["server"] = server_settings(q.server)
         runtime.update(server_runtime(q.server))
     prompt = load_prompt(q.prompt)
+    work = {**settings, "questions": {k: v for k, v in settings["questions"].items() if k not in FILTER_SETTINGS}}
     return make_plan(
         STAGE,
         VERSION,
@@ -118,6 +124,7 @@ def plan(cfg: RunConfig, chunks: ArtifactRef) -> StagePlan:
         [generator_model(cfg).manifest_entry("generator")],
         [prompt.manifest_entry()],
         runtime=runtime,
+        work=work,
     )
 
 
@@ -144,16 +151,18 @@ def build_requests(cfg: RunConfig, chunks: list[dict[str, Any]]) -> list[ChatReq
 
 def generate_texts(
     cfg: RunConfig,
+    plan: StagePlan,
     writer: ArtifactWriter,
     chunks: list[dict[str, Any]],
     model: ResolvedModel | ServedModel,
     log: Callable[[str], None],
     progress: Report | None,
-) -> tuple[dict[str, list[str]], BackendShards, Usage | None]:
-    """chunk_id -> its completions' texts (finished shards read back, the rest generated), the shards, and this
-    attempt's usage."""
-    shards = BackendShards(writer, GENERATED, chunks, cfg.questions.shard_size, "chunk_id", STAGE, log)
-    texts = {row["chunk_id"]: row["texts"] for row in shards.finished_rows()}
+) -> tuple[dict[str, list[str]], BackendShards, Usage | None, Reused]:
+    """chunk_id -> its completions' texts (finished shards read back, earlier artifacts' reused, the rest
+    generated), the shards, this attempt's usage, and the completions reused."""
+    reused = find_reusable(writer.store, plan, GENERATED, "chunk_id", (c["chunk_id"] for c in chunks), cfg.reuse, log)
+    shards = BackendShards(writer, GENERATED, chunks, cfg.questions.shard_size, "chunk_id", STAGE, log, reused.rows)
+    texts = {row["chunk_id"]: row["texts"] for row in [*shards.finished_rows(), *reused.rows.values()]}
 
     def shard_rows(backend: Backend, shard: list[dict[str, Any]]) -> list[dict[str, Any]]:
         results = backend.generate(build_requests(cfg, shard))
@@ -168,7 +177,7 @@ def generate_texts(
     usage = shards.generate(generation, model, shard_rows, GENERATED_SCHEMA, progress, "chunk")
     if shards.nodes:  # Ray actors wrote the shards: their rows are read back, not collected here
         texts = {row["chunk_id"]: row["texts"] for row in shards.written_rows()}
-    return texts, shards, usage
+    return texts, shards, usage, reused
 
 
 def run(
@@ -182,7 +191,7 @@ def run(
     def compute(writer):
         chunks = store.read_rows(plan.parent("chunk"))
         model, q = generator_model(cfg), cfg.questions
-        texts, shards, usage = generate_texts(cfg, writer, chunks, model, log, progress)
+        texts, shards, usage, reused = generate_texts(cfg, plan, writer, chunks, model, log, progress)
         extracted = {c["chunk_id"]: [extract_question(t) for t in texts[c["chunk_id"]]] for c in chunks}
         counts = word_counts(words(question) for found in extracted.values() for question in found)
         kept, rejected, kept_words = [], [], NearDuplicates(q.near_duplicate_jaccard, frequencies=counts)
@@ -190,7 +199,7 @@ def run(
             for index, text in enumerate(texts[chunk["chunk_id"]]):
                 question = extracted[chunk["chunk_id"]][index]
                 row = {
-                    "question_id": "q-" + stable_hash([plan.key, chunk["chunk_id"], index]),
+                    "question_id": "q-" + stable_hash([plan.work_key, chunk["chunk_id"], index]),
                     "chunk_id": chunk["chunk_id"],
                     "doc_id": chunk["doc_id"],
                     "split": chunk["split"],
@@ -214,6 +223,7 @@ def run(
             "splits": splits,
             "shards": len(shards.shards),
             "resumed_shards": len(shards.done),
+            **reused.record(len(chunks) - len(reused.rows)),
             "usage": usage_entry(q.backend, model.name, usage, q.server),
             **shards.placement(),
         }

@@ -30,10 +30,11 @@ from selftrain_core.scorers.embedding_agreement import EmbeddingAgreement
 from selftrain_core.scorers.models import ScorerModels
 from selftrain_core.stages.answers.stage import policy_models
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
+from selftrain_core.stages.reuse import find_reusable
 from selftrain_core.stages.score import support
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
-STAGE, VERSION = "score", 2
+STAGE, VERSION = "score", 3  # 3: score ids derive from the answer and the scorer (reused across corpora)
 BLOCK = 64  # questions scored per call (progress and memory granularity)
 
 SCHEMA = pa.schema(
@@ -137,7 +138,7 @@ def passages_for(store: ArtifactStore, answers: ArtifactRef) -> dict[str, str]:
     return {c["chunk_id"]: c["text"] for c in store.read_rows(chunk)}
 
 
-def score_rows(scorer, answers: list[dict[str, Any]], passages: dict[str, str], key: str, log, verify=None):
+def score_rows(scorer, answers: list[dict[str, Any]], passages: dict[str, str], work_key: str, log, verify=None):
     """The score rows of `answers`, block by block; `verify(block)` adds each row's verification columns."""
     rows = []
     for start in range(0, len(answers), BLOCK):
@@ -149,7 +150,7 @@ def score_rows(scorer, answers: list[dict[str, Any]], passages: dict[str, str], 
         for a, w, n, v in zip(block, with_doc, no_doc, verified, strict=True):
             rows.append(
                 {
-                    "score_id": "score-" + stable_hash([key, a["answer_id"]]),
+                    "score_id": "score-" + stable_hash([work_key, a["answer_id"]]),
                     "answer_id": a["answer_id"],
                     "question_id": a["question_id"],
                     "split": a["split"],
@@ -178,6 +179,8 @@ def run(
     def compute(writer):
         answers_ref = plan.parent("answers")
         answers = store.read_rows(answers_ref)
+        split = {a["answer_id"]: a["split"] for a in answers}
+        reused = find_reusable(store, plan, "data", "answer_id", split, cfg.reuse, log)
         models = open_models(cfg, scorer_models(cfg))
         scorer = open_configured_scorer(cfg, models)
         explicit = cfg.answers.explicitation
@@ -185,13 +188,21 @@ def run(
         method = cfg.score.explicitation_support
         verify = (lambda block: support.verify(models, method, block, passages)) if explicit else None
         start = time.perf_counter()
-        rows = score_rows(scorer, answers, passages, plan.key, log, verify)
+        new = [a for a in answers if a["answer_id"] not in reused.rows]  # models load at the first block of these
+        computed = {r["answer_id"]: r for r in score_rows(scorer, new, passages, plan.work_key, log, verify)}
         seconds = time.perf_counter() - start
+        rows = [
+            {**reused.rows[a["answer_id"]], "split": a["split"]}
+            if a["answer_id"] in reused.rows
+            else computed[a["answer_id"]]
+            for a in answers
+        ]
         writer.write_table("data", pa.Table.from_pylist(rows, schema=schema(cfg)))
         return {
             "scorer": {"id": scorer.scorer_id, "version": scorer.version, "models": plan.models},
             "flags": dict(Counter(f for r in rows for f in r["flags"])),
-            "seconds_per_question": round(seconds / max(len(rows), 1), 4),
+            "seconds_per_question": round(seconds / max(len(new), 1), 4),
+            **reused.record(len(new)),
         }
 
     return execute(plan, store, run_info, compute, log)
