@@ -11,7 +11,20 @@ from tests.conftest import tiny_config_data
 from tests.pipeline import run_pipeline
 
 CATEGORIES = ("Places", "Science", "People")
-WORDS = "river mountain element particle city empire treaty planet language harbour bridge valley".split()
+WORDS = [
+    "river",
+    "mountain",
+    "element",
+    "particle",
+    "city",
+    "empire",
+    "treaty",
+    "planet",
+    "language",
+    "harbour",
+    "bridge",
+    "valley",
+]
 
 
 def document(i: int, edition: int = 1) -> dict:
