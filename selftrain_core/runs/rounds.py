@@ -56,12 +56,16 @@ def local_adapter(store: ArtifactStore, train: ArtifactRef) -> str:
     return local_folder(store, train, trained_checkpoint(store, train)["path"])
 
 
-def next_round(cfg: RunConfig, adapter: str) -> RunConfig:
-    """Round i+1: sample through round i's adapter and keep training it."""
+def continue_from(cfg: RunConfig, adapter: str) -> RunConfig:
+    """Sample through `adapter` (what the model to improve knows), keep training it, and compare with it."""
     return cfg.model_copy(
         update={
-            "iteration": cfg.iteration + 1,
             "model": cfg.model.model_copy(update={"adapter": adapter}),
             "train": cfg.train.model_copy(update={"init_adapter": adapter}),
         }
     )
+
+
+def next_round(cfg: RunConfig, adapter: str) -> RunConfig:
+    """Round i+1: sample through round i's adapter and keep training it."""
+    return continue_from(cfg, adapter).model_copy(update={"iteration": cfg.iteration + 1})

@@ -1,9 +1,11 @@
 """The retrain-weekly and evaluate flows under prefect_test_harness, on tiny local models and a local JSONL source:
 retrain trains on a fresh store, trains nothing when no document was added, retrains after one was; evaluate
-re-evaluates a checkpoint by key and refuses a key that does not exist before any work."""
+re-evaluates a checkpoint by key and refuses a key that does not exist before any work; retrain mode=continue keeps
+training the last run's adapter, and refuses when a document it trained on is held out now."""
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from prefect.testing.utilities import prefect_test_harness
@@ -12,7 +14,12 @@ from flows.evaluate import evaluate_checkpoint
 from flows.retrain import retrain
 from selftrain_core.config.loading import build_run_config
 from selftrain_core.errors import ArtifactNotFoundError, ConfigError
+from selftrain_core.models.resolve import folder_fingerprint
 from selftrain_core.runs.new_documents import last_trained_ingest
+from selftrain_core.runs.rounds import local_adapter
+from selftrain_core.stages.ingest import stage as ingest
+from selftrain_core.stages.ingest.config import LocalFilesSource
+from selftrain_core.stages.ingest.sources.local_files import read
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
 
@@ -103,3 +110,64 @@ def test_evaluate_a_checkpoint_by_key_and_refuse_a_missing_one_before_any_work(h
     with pytest.raises(ConfigError, match="is not the base model of train/"):
         evaluate_checkpoint(train_key=train_key, config=other_base)
     assert {stage: keys(store, stage) for stage in before} == before, "nothing written"
+
+
+def add_documents(corpus, rows) -> None:
+    with corpus.open("a", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in rows)
+
+
+def splits_of(corpus, seed: int, fraction: float) -> dict[str, str]:
+    by_category: dict = {}
+    for doc in read(LocalFilesSource(path=str(corpus))):
+        by_category.setdefault(doc["category"], []).append(doc["doc_id"])
+    return ingest.assign_splits(by_category, fraction, seed)
+
+
+def test_retrain_continue_keeps_training_the_last_adapter_and_refuses_a_moved_split(
+    harness, tiny_lm, tiny_embedder, corpus_file, tmp_path_factory
+):
+    folder = tmp_path_factory.mktemp("continue")
+    corpus = folder / "docs.jsonl"
+    shutil.copy(corpus_file, corpus)
+    data = tiny_config_data(tiny_lm, tiny_embedder, corpus, folder / "artifacts")
+    stable = build_run_config({**data, "ingest": {**data["ingest"], "split_rule": "stable", "test_fraction": 0.4}})
+    store = ArtifactStore(stable.artifact_root)
+    first = retrain(config=stable, mode="continue")  # no last run: trains from the base model
+    assert "evaluate" in first and first_adapter_role(store, first) is None
+    add_documents(corpus, [{"id": "danube", "title": "Danube", "text": "The Danube flows through ten countries.",
+                            "category": "Geography"}])  # fmt: skip
+    second = retrain(config=stable, mode="continue")
+    init = first_adapter_role(store, second)
+    assert init is not None and init["fingerprint"] == folder_fingerprint(Path(local_adapter(store, first["train"]))), (
+        "the second run continues the first run's adapter"
+    )
+    answers = store.manifest("answers", second["answers"].key)
+    assert any(m["role"] == "policy_adapter" for m in answers["models"]), "it samples through that adapter"
+    questions = store.manifest("questions", second["questions"].key)["reuse"]
+    assert questions["computed_rows"] < questions["reused_rows"], "the question writer did not change: reused"
+
+    # the stratified rule (the default) moves a trained document to held out as the corpus grows: refused
+    shutil.copy(corpus_file, corpus)
+    stratified = build_run_config(data)
+    assert "evaluate" in retrain(config=stratified)
+    before = splits_of(corpus, stratified.seed, stratified.ingest.test_fraction)
+    base = corpus.read_text(encoding="utf-8")
+    for extra in range(100):
+        corpus.write_text(base, encoding="utf-8")
+        add_documents(corpus, [{"id": f"extra-{extra}-{i}", "title": f"Place {i}", "text": f"Place {i} is a city.",
+                                "category": "Geography"} for i in range(2)])  # fmt: skip
+        after = splits_of(corpus, stratified.seed, stratified.ingest.test_fraction)
+        if any(before[d] == "train" and after[d] == "test" for d in before):
+            break
+    else:
+        pytest.fail("no two added documents moved a trained document to held out")
+    trained = {stage: keys(store, stage) for stage in ("train", "evaluate")}
+    with pytest.raises(ConfigError, match="ingest.split_rule=stable"):
+        retrain(config=stratified, mode="continue")
+    assert {stage: keys(store, stage) for stage in trained} == trained, "nothing trained"
+
+
+def first_adapter_role(store: ArtifactStore, refs) -> dict | None:
+    models = store.manifest("train", refs["train"].key)["models"]
+    return next((m for m in models if m["role"] == "init_adapter"), None)

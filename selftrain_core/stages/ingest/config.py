@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from selftrain_core.config.base import StrictModel
+from selftrain_core.config.base import KEYED_WHEN_SET, StrictModel
 
 
 def source_schema(schema: dict[str, Any]) -> None:
@@ -103,4 +103,12 @@ class IngestConfig(StrictModel):
     source: Source = Field(default_factory=WikiVitalSource, description="Where documents come from.")
     test_fraction: float = Field(
         0.25, ge=0.0, lt=1.0, description="Share of documents held out for evaluation (split by document)."
+    )
+    split_rule: Literal["stratified", "stable"] = Field(
+        "stratified",
+        json_schema_extra=KEYED_WHEN_SET,
+        description="stratified: exactly round(n * test_fraction) documents of each category held out; a document "
+        "can change split when the corpus grows. stable: a document is held out when its seeded hash falls below "
+        "test_fraction, so it keeps its split however the corpus grows (needed to continue an adapter on a "
+        "growing corpus: retrain mode=continue).",
     )

@@ -51,9 +51,18 @@ def plan(cfg: RunConfig) -> StagePlan:
     return make_plan(STAGE, VERSION, settings, runtime={})
 
 
-def assign_splits(ids_by_category: dict[str | None, list[str]], test_fraction: float, seed: int) -> dict[str, str]:
-    """Each document id's split: round(n * test_fraction) documents of each category are held out, chosen by a
-    seeded hash of the id."""
+def assign_splits(
+    ids_by_category: dict[str | None, list[str]], test_fraction: float, seed: int, rule: str = "stratified"
+) -> dict[str, str]:
+    """Each document id's split. stratified: round(n * test_fraction) documents of each category are held out,
+    chosen by a seeded hash of the id. stable: a document is held out when its seeded hash, read as a number in
+    [0, 1), is below test_fraction: its split depends on its id alone, never on the other documents."""
+    if rule == "stable":
+        return {
+            doc_id: "test" if int(stable_hash([seed, "split", doc_id]), 16) / 16**16 < test_fraction else "train"
+            for ids in ids_by_category.values()
+            for doc_id in ids
+        }
     splits = {}
     for ids in ids_by_category.values():
         ordered = sorted(ids, key=lambda doc_id: stable_hash([seed, doc_id]))
@@ -79,7 +88,7 @@ def plan_splits(cfg: RunConfig) -> tuple[dict[str, str], dict[str, int]]:
         ids_by_category.setdefault(doc["category"], []).append(doc["doc_id"])
     if not seen:
         raise SourceError(f"the corpus is empty: source {cfg.ingest.source.kind} yielded no documents")
-    splits = assign_splits(ids_by_category, cfg.ingest.test_fraction, cfg.seed)
+    splits = assign_splits(ids_by_category, cfg.ingest.test_fraction, cfg.seed, cfg.ingest.split_rule)
     if cfg.ingest.test_fraction > 0 and "test" not in splits.values():
         raise SourceError(
             f"no document can be held out for evaluation ({len(splits)} documents, at most one per category): "

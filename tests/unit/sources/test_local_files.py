@@ -163,3 +163,23 @@ def test_each_file_is_hashed_once_however_many_documents_it_holds(tmp_path, monk
     docs = read(LocalFilesSource(path=str(tmp_path)))
     assert len(docs) == 81 and sorted(p.name for p in hashed) == ["a.jsonl", "b.parquet", "c.txt"]
     assert {d["source_revision"] for d in docs if d["source"] == "local:a.jsonl"} == {"sha256:" + real(hashed[0])}
+
+
+def test_a_stable_split_keeps_every_documents_split_as_the_corpus_grows_and_a_stratified_one_may_not():
+    ids = [f"d{i}" for i in range(400)]
+    grown = {rule: [] for rule in ("stratified", "stable")}
+    for rule in grown:
+        before = ingest.assign_splits({"x": ids[:300]}, 0.25, seed=0, rule=rule)
+        after = ingest.assign_splits({"x": ids}, 0.25, seed=0, rule=rule)
+        grown[rule] = [d for d in before if before[d] != after[d]]
+        if rule == "stable":
+            assert 0.18 < list(after.values()).count("test") / len(after) < 0.32  # about test_fraction
+    assert grown["stable"] == []
+    assert grown["stratified"], "exact counts per category move documents across the split as the corpus grows"
+
+
+def test_the_split_rule_enters_the_ingest_key_only_when_set(tmp_path):
+    source = {"kind": "local", "path": str(_jsonl(tmp_path / "d.jsonl", [{"id": "a", "text": "alpha"}]))}
+    default = ingest.plan(RunConfig(ingest={"source": source})).key
+    assert ingest.plan(RunConfig(ingest={"source": source, "split_rule": "stratified"})).key == default
+    assert ingest.plan(RunConfig(ingest={"source": source, "split_rule": "stable"})).key != default
