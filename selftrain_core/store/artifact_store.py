@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import fsspec
@@ -55,6 +55,9 @@ class ArtifactRef(BaseModel):
     stage: str
     key: str
     uri: str
+
+
+Columns = list[str] | Callable[[str], bool] | None  # which columns a read decodes: names, a predicate, or all
 
 
 class ArtifactStore:
@@ -173,16 +176,21 @@ class ArtifactStore:
         _DIGESTS[state] = digest
 
     # --- tables --------------------------------------------------------------------------------------
-    def read_table(self, ref: ArtifactRef | tuple[str, str], table: str = "data") -> pa.Table:
-        """All shards of `table`, in shard order, each checked against its manifest checksum."""
-        parts = list(self.iter_tables(ref, table))
+    def read_table(self, ref: ArtifactRef | tuple[str, str], table: str = "data", columns: Columns = None) -> pa.Table:
+        """All shards of `table` (only `columns`, when given), in shard order, each checked against its manifest
+        checksum."""
+        parts = list(self.iter_tables(ref, table, columns))
         if not parts:
             return pa.Table.from_pylist([], schema=pa.schema([]))
         return pa.concat_tables(parts)
 
-    def iter_tables(self, ref: ArtifactRef | tuple[str, str], table: str = "data") -> Iterator[pa.Table]:
+    def iter_tables(
+        self, ref: ArtifactRef | tuple[str, str], table: str = "data", columns: Columns = None
+    ) -> Iterator[pa.Table]:
         """The shards of `table` one at a time, in shard order, each checked against its manifest checksum: a
-        reader that handles one shard before the next holds one shard in memory, not the whole table."""
+        reader that handles one shard before the next holds one shard in memory, not the whole table. `columns`:
+        decode only these names, or the names a predicate accepts (a reader that needs no token logprobs leaves the
+        largest columns undecoded)."""
         stage, key = (ref.stage, ref.key) if isinstance(ref, ArtifactRef) else ref
         manifest = self.manifest(stage, key)
         shards = manifest["tables"].get(table)
@@ -197,11 +205,17 @@ class ArtifactStore:
                 if digest != expected:
                     raise CorruptArtifactError(f"{stage}/{key}/{rel} does not match its checksum; delete and recompute")
                 self._remember(state, digest)
-            yield pq.read_table(pa.BufferReader(data))
+            if callable(columns):
+                names = [n for n in pq.ParquetFile(pa.BufferReader(data)).schema_arrow.names if columns(n)]
+                yield pq.read_table(pa.BufferReader(data), columns=names)
+            else:
+                yield pq.read_table(pa.BufferReader(data), columns=columns)
             del data
 
-    def read_rows(self, ref: ArtifactRef | tuple[str, str], table: str = "data") -> list[dict[str, Any]]:
-        return self.read_table(ref, table).to_pylist()
+    def read_rows(
+        self, ref: ArtifactRef | tuple[str, str], table: str = "data", columns: Columns = None
+    ) -> list[dict[str, Any]]:
+        return self.read_table(ref, table, columns).to_pylist()
 
     # --- listing and removal -------------------------------------------------------------------------
     def list(self, stage: str | None = None) -> list[dict[str, Any]]:

@@ -75,6 +75,11 @@ def schema(cfg: RunConfig) -> pa.Schema:
     return pa.schema(list(SCHEMA) + [pa.field(name, kind) for name, kind in EXPLICIT_COLUMNS])
 
 
+def text_column(name: str) -> bool:
+    """Every column but the token logprobs (most of the artifact's bytes): `columns=` of readers that need texts."""
+    return not name.endswith("_logprobs")
+
+
 def plan(cfg: RunConfig, questions: ArtifactRef, chunks: ArtifactRef) -> StagePlan:
     settings = {"answers": result_settings(cfg.answers), "seed": cfg.seed, "dtype": cfg.model.dtype}
     runtime = runtime_settings(cfg.answers) | {"device": cfg.model.device}

@@ -34,6 +34,7 @@ from selftrain_core.config import RunConfig
 from selftrain_core.config.base import result_settings
 from selftrain_core.hashing import stable_hash
 from selftrain_core.prompts import load_prompt
+from selftrain_core.stages.answers import stage as answers_stage
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.curate.budget import apply_budget
 from selftrain_core.stages.curate.strategies import SFT_ONLY, curate_with
@@ -152,7 +153,8 @@ def run(
     log: Callable[[str], None] = print,
 ) -> ArtifactRef:
     def compute(writer):
-        answers = {a["answer_id"]: a for a in store.read_rows(plan.parent("answers"))}
+        texts = answers_stage.text_column  # no token logprobs: curation reads texts only
+        answers = {a["answer_id"]: a for a in store.read_rows(plan.parent("answers"), columns=texts)}
         scores = [s for s in store.read_rows(plan.parent("score")) if s["split"] == "train"]
         curated = [curate_rows(cfg, plan.key, s, answers[s["answer_id"]]) for s in scores]
         eligible = len({r["question_id"] for q in curated for r in q["data"] + q["sft"]})

@@ -9,6 +9,7 @@ from collections import Counter
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import StageInputError
 from selftrain_core.export.suite import read_suite
+from selftrain_core.stages.answers.stage import text_column
 from selftrain_core.stages.base import StagePlan
 from selftrain_core.stages.evaluate.gold import content_words
 from selftrain_core.stages.evaluate.new_questions import duplicates, write_questions
@@ -27,7 +28,7 @@ from selftrain_core.store import ArtifactRef, ArtifactStore
 def build_items(cfg: RunConfig, store: ArtifactStore, plan: StagePlan, embedder) -> tuple[list[dict], Counter]:
     """Every evaluation item of the configured sets (train_new without references yet), and drops by reason."""
     e, drops = cfg.evaluate, Counter()
-    answers = store.read_rows(plan.parent("answers"))
+    answers = store.read_rows(plan.parent("answers"), columns=text_column)  # texts only: no token logprobs
     chunks = store.read_rows(plan.parent("chunk"))
     passages = {c["chunk_id"]: c["text"] for c in chunks}
     doc_of = {c["chunk_id"]: c["doc_id"] for c in chunks}

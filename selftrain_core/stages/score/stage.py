@@ -7,6 +7,10 @@ selftrain_core/scorers). Columns: score_id, answer_id, question_id, split, s_l, 
 no_doc_scores, scorer, scorer_version, details (JSON: the scorer's per-question extras), flags (bad input seen);
 with answers.explicitation on, also explicit_support and explicit_scores (support.py).
 The manifest counts each flag and records the scorer's id, version and models.
+
+The answers are read shard by shard and scored BLOCK questions at a time, each block written as a shard with its
+completion marker: memory holds one block (the samples' logprobs are most of a corpus's answers), and a rerun after
+a crash skips the finished blocks. Rows an earlier artifact scored with the same work key are copied (reuse.py).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -138,35 +142,43 @@ def passages_for(store: ArtifactStore, answers: ArtifactRef) -> dict[str, str]:
     return {c["chunk_id"]: c["text"] for c in store.read_rows(chunk)}
 
 
-def score_rows(scorer, answers: list[dict[str, Any]], passages: dict[str, str], work_key: str, log, verify=None):
-    """The score rows of `answers`, block by block; `verify(block)` adds each row's verification columns."""
-    rows = []
-    for start in range(0, len(answers), BLOCK):
-        block = answers[start : start + BLOCK]
-        inputs = [score_inputs(a, passages.get(a["chunk_id"])) for a in block]
-        results = scorer.score([i for i, _ in inputs] + [n for _, n in inputs])
-        with_doc, no_doc = results[: len(block)], results[len(block) :]
-        verified = verify(block) if verify else [{}] * len(block)
-        for a, w, n, v in zip(block, with_doc, no_doc, verified, strict=True):
-            rows.append(
-                {
-                    "score_id": "score-" + stable_hash([work_key, a["answer_id"]]),
-                    "answer_id": a["answer_id"],
-                    "question_id": a["question_id"],
-                    "split": a["split"],
-                    "s_l": w.score,
-                    "s_k": n.score,
-                    "with_doc_scores": w.per_sample,
-                    "no_doc_scores": n.per_sample,
-                    "scorer": scorer.scorer_id,
-                    "scorer_version": scorer.version,
-                    "details": json.dumps({"with_doc": w.details, "no_doc": n.details}, ensure_ascii=False),
-                    "flags": sorted({f"with_doc:{f}" for f in w.flags} | {f"no_doc:{f}" for f in n.flags}),
-                    **v,
-                }
-            )
-        log(f"score: {len(rows)}/{len(answers)} questions")
-    return rows
+def score_rows(scorer, answers: list[dict[str, Any]], passages: dict[str, str], work_key: str, verify=None):
+    """The score rows of `answers` (at most a BLOCK: one scorer call); `verify(block)` adds each row's verification
+    columns."""
+    inputs = [score_inputs(a, passages.get(a["chunk_id"])) for a in answers]
+    results = scorer.score([i for i, _ in inputs] + [n for _, n in inputs]) if answers else []
+    with_doc, no_doc = results[: len(answers)], results[len(answers) :]
+    verified = verify(answers) if verify and answers else [{}] * len(answers)
+    return [
+        {
+            "score_id": "score-" + stable_hash([work_key, a["answer_id"]]),
+            "answer_id": a["answer_id"],
+            "question_id": a["question_id"],
+            "split": a["split"],
+            "s_l": w.score,
+            "s_k": n.score,
+            "with_doc_scores": w.per_sample,
+            "no_doc_scores": n.per_sample,
+            "scorer": scorer.scorer_id,
+            "scorer_version": scorer.version,
+            "details": json.dumps({"with_doc": w.details, "no_doc": n.details}, ensure_ascii=False),
+            "flags": sorted({f"with_doc:{f}" for f in w.flags} | {f"no_doc:{f}" for f in n.flags}),
+            **v,
+        }
+        for a, w, n, v in zip(answers, with_doc, no_doc, verified, strict=True)
+    ]
+
+
+def answer_blocks(store: ArtifactStore, answers: ArtifactRef) -> Iterator[list[dict[str, Any]]]:
+    """The answers rows in order, BLOCK at a time, read shard by shard: memory holds a block and a shard."""
+    block: list[dict[str, Any]] = []
+    for table in store.iter_tables(answers):
+        block.extend(table.to_pylist())
+        while len(block) >= BLOCK:
+            yield block[:BLOCK]
+            block = block[BLOCK:]
+    if block:
+        yield block
 
 
 def run(
@@ -178,31 +190,37 @@ def run(
 ) -> ArtifactRef:
     def compute(writer):
         answers_ref = plan.parent("answers")
-        answers = store.read_rows(answers_ref)
-        split = {a["answer_id"]: a["split"] for a in answers}
+        ids = store.read_table(answers_ref, columns=["answer_id", "split"]).to_pydict()  # not the samples
+        split = dict(zip(ids["answer_id"], ids["split"], strict=True))
         reused = find_reusable(store, plan, "data", "answer_id", split, cfg.reuse, log)
-        models = open_models(cfg, scorer_models(cfg))
+        models = open_models(cfg, scorer_models(cfg))  # loaded at the first answer to score, if there is one
         scorer = open_configured_scorer(cfg, models)
         explicit = cfg.answers.explicitation
         passages = passages_for(store, answers_ref) if scorer.needs_document or explicit else {}
         method = cfg.score.explicitation_support
         verify = (lambda block: support.verify(models, method, block, passages)) if explicit else None
-        start = time.perf_counter()
-        new = [a for a in answers if a["answer_id"] not in reused.rows]  # models load at the first block of these
-        computed = {r["answer_id"]: r for r in score_rows(scorer, new, passages, plan.work_key, log, verify)}
-        seconds = time.perf_counter() - start
-        rows = [
-            {**reused.rows[a["answer_id"]], "split": a["split"]}
-            if a["answer_id"] in reused.rows
-            else computed[a["answer_id"]]
-            for a in answers
-        ]
-        writer.write_table("data", pa.Table.from_pylist(rows, schema=schema(cfg)))
+        seconds, computed, done, flags = 0.0, 0, 0, Counter()
+        finished = writer.done_shards("data")  # by an earlier attempt
+        for index, block in enumerate(answer_blocks(store, answers_ref)):  # one shard of scores per block
+            ids = [a["answer_id"] for a in block]
+            if finished.get(index, {}).get("meta", {}).get("answer_ids") == ids:
+                flags.update(f for r in writer.read_shard("data", index).to_pylist() for f in r["flags"])
+                done += len(block)
+                continue
+            new = [a for a in block if a["answer_id"] not in reused.rows]
+            start = time.perf_counter()
+            scored = {r["answer_id"]: r for r in score_rows(scorer, new, passages, plan.work_key, verify)}
+            seconds += time.perf_counter() - start
+            rows = [scored.get(a["answer_id"]) or {**reused.rows[a["answer_id"]], "split": a["split"]} for a in block]
+            writer.write_shard("data", index, pa.Table.from_pylist(rows, schema=schema(cfg)), {"answer_ids": ids})
+            computed, done = computed + len(new), done + len(block)
+            flags.update(f for r in rows for f in r["flags"])
+            log(f"score: {done}/{len(split)} questions")
         return {
             "scorer": {"id": scorer.scorer_id, "version": scorer.version, "models": plan.models},
-            "flags": dict(Counter(f for r in rows for f in r["flags"])),
-            "seconds_per_question": round(seconds / max(len(new), 1), 4),
-            **reused.record(len(new)),
+            "flags": dict(flags),
+            "seconds_per_question": round(seconds / max(computed, 1), 4),
+            **reused.record(computed),
         }
 
     return execute(plan, store, run_info, compute, log)

@@ -174,3 +174,20 @@ def test_plan_key_depends_on_settings_parents_models_and_prompts(tmp_path):
     ]
     assert len({v.key for v in variants} | {base.key}) == 6
     assert json.loads(base.model_dump_json())["key"] == base.key
+
+
+def test_a_read_decodes_only_the_columns_asked_for_by_name_or_predicate(tmp_path):
+    import pyarrow as pa
+
+    from selftrain_core.stages.answers.stage import text_column
+    from selftrain_core.store import ArtifactStore, ArtifactWriter
+
+    store = ArtifactStore(str(tmp_path))
+    writer = ArtifactWriter(store, "answers", "k")
+    for index in range(2):
+        rows = [{"answer_id": f"a{index}", "no_doc": ["x"], "no_doc_logprobs": [[-0.5]]}]
+        writer.write_shard("data", index, pa.Table.from_pylist(rows))
+    ref = writer.commit({})
+    assert store.read_rows(ref, columns=text_column) == [{"answer_id": "a0", "no_doc": ["x"]},
+                                                          {"answer_id": "a1", "no_doc": ["x"]}]  # fmt: skip
+    assert store.read_table(ref, columns=["answer_id"]).column_names == ["answer_id"]
