@@ -1,5 +1,6 @@
-"""The Ray test's driver (run inside the namespaced cluster by tests/ray_cluster.py): the answers stage of a small
-SmolLM2 run, once in this process and then on the cluster, optionally killing the second node mid-stage.
+"""The Ray test's driver (run inside the namespaced cluster by tests/ray_cluster.py): the answers and score stages of a
+small SmolLM2 run, once in this process and then on the cluster (score first, on both nodes; then answers,
+optionally killing the second node mid-stage).
 
     python -m tests.ray_cluster tests.ray_answers_job OUT_JSON ROOT [--kill]
 
@@ -22,6 +23,7 @@ import torch
 from selftrain_core.config.loading import load_run_config
 from selftrain_core.stages.answers import stage as answers
 from selftrain_core.stages.base import RunInfo
+from selftrain_core.stages.score import stage as score
 from selftrain_core.store import ArtifactStore
 from tests.pipeline import run_pipeline
 from tests.ray_cluster import second_node_processes
@@ -35,6 +37,7 @@ OVERRIDES = [
     "answers.num_samples=2",
     "answers.max_new_tokens=12",
     "answers.shard_size=1",
+    "score.shard_size=2",
 ]
 
 
@@ -42,8 +45,8 @@ def config(root: str, *extra: str):
     return load_run_config(None, [f"artifact_root={root}", *OVERRIDES, *extra])
 
 
-def data_files(store: ArtifactStore, key: str) -> dict[str, str]:
-    files = store.manifest("answers", key)["files"]
+def data_files(store: ArtifactStore, key: str, stage: str = "answers") -> dict[str, str]:
+    files = store.manifest(stage, key)["files"]
     return {name: meta["sha256"] for name, meta in files.items() if name.startswith("data-")}
 
 
@@ -62,12 +65,26 @@ def main(args: list[str]) -> None:
     out, root, kill = Path(args[0]), args[1], "--kill" in args
     torch.set_num_threads(1)  # the actors' thread count: the same rows
     local = config(f"{root}/local")
-    refs, _ = run_pipeline(local, stop_after="answers")
+    refs, _ = run_pipeline(local, stop_after="score")
     store = ArtifactStore(local.artifact_root)
-    result = {"local": data_files(store, refs["answers"].key)}
+    result = {
+        "local": data_files(store, refs["answers"].key),
+        "score_local": data_files(store, refs["score"].key, "score"),
+    }
+    on_ray = config(f"{root}/local", "executor.kind=ray", "executor.workers=2")
+
+    store.delete("score", refs["score"].key)  # the Ray run computes the same artifact again, here
+    score_plan = score.plan(on_ray, refs["answers"])
+    assert score_plan.key == refs["score"].key, "the executor must not change the key"
+    score_lines = []
+    score.run(on_ray, score_plan, store, RunInfo(run_id="ray"), log=score_lines.append)
+    result.update(
+        score_ray=data_files(store, score_plan.key, "score"),
+        score_nodes=store.manifest("score", score_plan.key).get("ray_nodes", {}),
+        score_log=score_lines,
+    )
 
     store.delete("answers", refs["answers"].key)  # the Ray run computes the same artifact again, here
-    on_ray = config(f"{root}/local", "executor.kind=ray", "executor.workers=2")
     plan = answers.plan(on_ray, refs["questions"], refs["chunk"])
     assert plan.key == refs["answers"].key, "the executor must not change the key"
     lines, killed = [], []

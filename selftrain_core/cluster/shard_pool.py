@@ -15,6 +15,7 @@ bytes).
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable
@@ -51,23 +52,66 @@ class ShardTarget:
     schema: pa.Schema
 
 
-class ShardWorker:
-    """The actor: one backend, many shards."""
+@dataclass(frozen=True)
+class BackendSpec:
+    """What a sampling stage's actor opens: the stage's backend, on a model resolved on the actor's own node (its HF
+    cache, or its copy of a local folder, not the driver's path) and refused unless its fingerprint is the driver's."""
 
-    def __init__(self, settings: GenerationSettings, fingerprint: str, shard_rows: Callable, threads: int | None):
+    settings: GenerationSettings
+    fingerprint: str
+
+    @property
+    def section(self) -> str:
+        return self.settings.section
+
+    def open(self, node: str) -> Any:
+        model = self.settings.resolve()
+        if model.fingerprint != self.fingerprint:
+            raise ClusterError(
+                f"{self.section}: the model {self.settings.model!r} on node {node} is not the driver's (fingerprint "
+                f"{model.fingerprint}, the driver has {self.fingerprint}): give every node the same model files"
+            )
+        return open_backend(self.settings, model=model)
+
+
+def run_on_cluster(
+    executor: ExecutorConfig,
+    spec: Any,
+    shard_rows: Callable[[Any, list[Row]], list[Row]],
+    jobs: list[ShardJob],
+    writer: ArtifactWriter,
+    table: str,
+    schema: pa.Schema,
+    update: Callable[[int], None],
+    per_item: int,
+    log: Callable[[str], None],
+) -> tuple[Usage, dict[str, int]]:
+    """`run_shards` into `writer`'s artifact, then check that this process sees every shard the actors wrote."""
+    url = writer.store.url
+    root = url if "://" in url else os.path.abspath(url)  # the actors' working folder is not this process's
+    target = ShardTarget(root, writer.stage, writer.key, table, schema)
+    usage, nodes = run_shards(executor, spec, shard_rows, jobs, target, update, per_item, log)
+    missing = sorted({job.index for job in jobs} - set(writer.done_shards(table)))
+    if missing:
+        raise ClusterError(
+            f"{writer.stage}: the Ray workers wrote {len(missing)} shards (first: {missing[0]}) where this process "
+            f"cannot see them: artifact_root {url} must be storage every node shares (a bucket, or a filesystem "
+            "mounted at the same path)"
+        )
+    return usage, nodes
+
+
+class ShardWorker:
+    """The actor: one engine (a stage's backend, or its scorer and models: `spec.open`), many shards."""
+
+    def __init__(self, spec: Any, shard_rows: Callable, threads: int | None):
         import ray
         import torch
 
         self.node = f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:8]}"
-        model = settings.resolve()  # on this node: its HF cache or its copy of the folder, not the driver's path
-        if model.fingerprint != fingerprint:
-            raise ClusterError(
-                f"{settings.section}: the model {settings.model!r} on node {self.node} is not the driver's "
-                f"(fingerprint {model.fingerprint}, the driver has {fingerprint}): give every node the same model files"
-            )
         if threads:
             torch.set_num_threads(threads)
-        self.backend = open_backend(settings, model=model)
+        self.backend = spec.open(self.node)
         self.shard_rows = shard_rows
 
     def ready(self) -> str:
@@ -80,12 +124,12 @@ class ShardWorker:
         return self.node
 
     def close(self) -> Usage:
-        usage = self.backend.usage
+        usage = getattr(self.backend, "usage", None) or Usage()
         self.backend.close()
         return usage
 
 
-def _start(ray: Any, executor: ExecutorConfig, settings, model, shard_rows, count: int) -> tuple[list[Any], list[str]]:
+def _start(ray: Any, executor: ExecutorConfig, spec, shard_rows, count: int) -> tuple[list[Any], list[str]]:
     """`count` actors spread over the nodes, each ready (its model loaded), and their nodes. An error in loading is
     raised as itself (a missing model, a bad adapter); actors not placed within executor.start_timeout_s (the
     cluster lacks the resources, or another job holds them) are a ClusterError naming what was asked. Either way
@@ -98,13 +142,13 @@ def _start(ray: Any, executor: ExecutorConfig, settings, model, shard_rows, coun
     )
     threads = executor.threads_per_worker or max(1, int(executor.cpus_per_worker))
     function = ray.put(shard_rows)
-    actors = [remote.remote(settings, model.fingerprint, function, threads) for _ in range(count)]
+    actors = [remote.remote(spec, function, threads) for _ in range(count)]
     try:
         pending = [a.ready.remote() for a in actors]
         ready, _ = ray.wait(pending, num_returns=len(pending), timeout=executor.start_timeout_s)
         if len(ready) < len(pending):
             raise ClusterError(
-                f"{settings.section}: {len(pending) - len(ready)} of {count} Ray workers were not placed within "
+                f"{spec.section}: {len(pending) - len(ready)} of {count} Ray workers were not placed within "
                 f"{executor.start_timeout_s:g} s (each asks for {executor.cpus_per_worker:g} CPUs and "
                 f"{executor.gpus_per_worker:g} GPUs; the cluster has {ray.available_resources()} free): lower "
                 "executor.workers or the per-worker resources, or add nodes"
@@ -118,8 +162,7 @@ def _start(ray: Any, executor: ExecutorConfig, settings, model, shard_rows, coun
 
 def run_shards(
     executor: ExecutorConfig,
-    settings: GenerationSettings,
-    model: Any,
+    spec: Any,
     shard_rows: Callable[[Any, list[Row]], list[Row]],
     jobs: list[ShardJob],
     target: ShardTarget,
@@ -127,14 +170,15 @@ def run_shards(
     per_item: int,
     log: Callable[[str], None],
 ) -> tuple[Usage, dict[str, int]]:
-    """Compute and write `jobs` on the cluster. Returns the actors' usage and the shards each node wrote."""
+    """Compute and write `jobs` on the cluster, each actor with the engine `spec.open(node)` gives (a BackendSpec,
+    or the score stage's scorer). Returns the actors' usage and the shards each node wrote."""
     ray = connect(executor)
     slots = cluster_slots(ray, executor)
     if executor.workers and executor.workers > slots:
         log(f"{target.stage}: executor.workers={executor.workers}, but the cluster holds {slots}; using {slots}")
     count = min(len(jobs), executor.workers or slots, slots)
     started = time.perf_counter()
-    actors, nodes = _start(ray, executor, settings, model, shard_rows, count)
+    actors, nodes = _start(ray, executor, spec, shard_rows, count)
     log(
         f"{target.stage}: {len(jobs)} shards on {count} Ray workers, on nodes {', '.join(sorted(nodes))}; "
         f"ready in {time.perf_counter() - started:.1f} s"

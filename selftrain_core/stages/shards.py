@@ -10,7 +10,6 @@ written to the same artifact with the same markers.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any
@@ -144,24 +143,13 @@ class BackendShards:
         ]
 
     def _generate_on_ray(self, settings, model, shard_rows, schema, update, per_item, todo) -> Usage:
-        from selftrain_core.cluster.connect import ClusterError
-        from selftrain_core.cluster.shard_pool import ShardJob, ShardTarget, run_shards
+        from selftrain_core.cluster.shard_pool import BackendSpec, ShardJob, run_on_cluster
 
         jobs = [ShardJob(i, self._items(i), {self.meta_key: self.ids[i]}) for i in todo]
-        shard_rows = merged_rows(shard_rows)
-        writer = self.writer
-        root = writer.store.url if "://" in writer.store.url else os.path.abspath(writer.store.url)  # not the cwd's
-        target = ShardTarget(root, writer.stage, writer.key, self.table, schema)
-        usage, self.nodes = run_shards(
-            settings.executor, settings, model, shard_rows, jobs, target, update, per_item, self.log
+        spec, rows = BackendSpec(settings, model.fingerprint), merged_rows(shard_rows)
+        usage, self.nodes = run_on_cluster(
+            settings.executor, spec, rows, jobs, self.writer, self.table, schema, update, per_item, self.log
         )
-        missing = sorted(set(todo) - set(writer.done_shards(self.table)))
-        if missing:
-            raise ClusterError(
-                f"{self.stage}: the Ray workers wrote {len(missing)} shards (first: {missing[0]}) where this process "
-                f"cannot see them: artifact_root {writer.store.url} must be storage every node shares (a bucket, "
-                "or a filesystem mounted at the same path)"
-            )
         return usage
 
 

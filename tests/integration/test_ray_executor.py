@@ -1,6 +1,7 @@
 """executor.kind=ray for real: a two-node Ray cluster on loopback (its own network namespace, token auth) runs the
-answers stage of a small SmolLM2 run. Both nodes take shards; SIGKILL of the second node's processes mid-stage
-costs its shard in flight only, and the artifact equals the local run's byte for byte (same seeds, one thread)."""
+score and answers stages of a small SmolLM2 run. Both nodes take shards; SIGKILL of the second node's processes
+mid-answers costs its shard in flight only, and each artifact equals the local run's byte for byte (same seeds, one
+thread)."""
 
 import json
 
@@ -11,7 +12,7 @@ from tests.ray_cluster import run_job, unavailable
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))]
 
 
-def test_answers_on_two_nodes_survive_a_killed_node_and_equal_the_local_run(tmp_path):
+def test_score_and_answers_on_two_nodes_survive_a_killed_node_and_equal_the_local_run(tmp_path):
     out = tmp_path / "result.json"
     env = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     done = run_job("tests.ray_answers_job", [str(out), str(tmp_path / "root"), "--kill"], timeout=900, env=env)
@@ -26,3 +27,7 @@ def test_answers_on_two_nodes_survive_a_killed_node_and_equal_the_local_run(tmp_
     assert sum(result["ray_nodes"].values()) == len(result["local"]) == 6
     assert result["ray"] == result["local"]  # every shard's sha256
     assert "RAY_AUTH_TOKEN" not in json.dumps(result)
+
+    assert len(result["score_nodes"]) == 2, result["score_log"]  # the score shards ran on both nodes
+    assert sum(result["score_nodes"].values()) == len(result["score_local"]) == 3  # 6 questions, 2 per shard
+    assert result["score_ray"] == result["score_local"]

@@ -67,7 +67,7 @@ class FakeRay:
             def options(self, **_):
                 return self
 
-            def remote(self, settings, fingerprint, function, threads):
+            def remote(self, spec, function, threads):
                 actor = Actor(ray, len(ray.actors))
                 ray.actors.append(actor)
                 return actor
@@ -104,10 +104,9 @@ def run(tmp_path, monkeypatch, deaths):
     jobs = [ShardJob(i, [{"item": i}], {"items": [i]}) for i in range(5)]
     target = ShardTarget(str(tmp_path), "demo", "k", "data", SCHEMA)
     lines, done = [], []
-    settings = SimpleNamespace(section="answers")
-    model = SimpleNamespace(fingerprint="f")
+    spec = SimpleNamespace(section="answers")
     usage, nodes = run_shards(
-        ExecutorConfig(kind="ray", address="h:1"), settings, model, double, jobs, target, done.append, 3, lines.append
+        ExecutorConfig(kind="ray", address="h:1"), spec, double, jobs, target, done.append, 3, lines.append
     )
     return ray, usage, nodes, lines, done
 
@@ -136,3 +135,9 @@ def test_a_worker_that_fails_to_load_leaves_no_worker_behind(tmp_path, monkeypat
         run(tmp_path, monkeypatch, {1: ("ready", 1)})
     ray = shard_pool.connect(None)
     assert ray.actors and all(a.killed for a in ray.actors)
+
+
+def test_an_actor_refuses_a_model_whose_fingerprint_is_not_the_drivers(monkeypatch):
+    settings = SimpleNamespace(section="answers", model="m", resolve=lambda: SimpleNamespace(fingerprint="theirs"))
+    with pytest.raises(shard_pool.ClusterError, match="on node n1 is not the driver's"):
+        shard_pool.BackendSpec(settings, "ours").open("n1")

@@ -55,3 +55,10 @@ class ScoreConfig(StrictModel):
         description="self-reward's rubric prompt template (the policy grades each sample 0-5 against the reference).",
         json_schema_extra=KEYED_WHEN_SET,
     )
+    shard_size: int = Field(
+        64,
+        gt=0,
+        description="Questions scored per call and per shard; a restarted run skips finished shards, and with "
+        "executor.kind=ray each shard is one Ray worker's unit of work.",
+        json_schema_extra=RUNTIME,
+    )

@@ -8,9 +8,11 @@ no_doc_scores, scorer, scorer_version, details (JSON: the scorer's per-question 
 with answers.explicitation on, also explicit_support and explicit_scores (support.py).
 The manifest counts each flag and records the scorer's id, version and models.
 
-The answers are read shard by shard and scored BLOCK questions at a time, each block written as a shard with its
-completion marker: memory holds one block (the samples' logprobs are most of a corpus's answers), and a rerun after
-a crash skips the finished blocks. Rows an earlier artifact scored with the same work key are copied (reuse.py).
+The answers are read shard by shard and scored score.shard_size questions at a time, each block written as a shard
+with its completion marker: memory holds one block (the samples' logprobs are most of a corpus's answers), and a
+rerun after a crash skips the finished blocks. Rows an earlier artifact scored with the same work key are copied
+(reuse.py). With executor.kind=ray the blocks to score go to Ray actors that each load the scorer's models once
+(on_ray.py).
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ from selftrain_core.stages.answers.stage import policy_models
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.reuse import find_reusable
 from selftrain_core.stages.score import support
+from selftrain_core.stages.score.engine import ScorerEngine, ScorerSpec
+from selftrain_core.stages.shards import REUSED, merged_rows
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
 STAGE, VERSION = "score", 3  # 3: score ids derive from the answer and the scorer (reused across corpora)
-BLOCK = 64  # questions scored per call (progress and memory granularity)
 
 SCHEMA = pa.schema(
     [
@@ -143,7 +146,7 @@ def passages_for(store: ArtifactStore, answers: ArtifactRef) -> dict[str, str]:
 
 
 def score_rows(scorer, answers: list[dict[str, Any]], passages: dict[str, str], work_key: str, verify=None):
-    """The score rows of `answers` (at most a BLOCK: one scorer call); `verify(block)` adds each row's verification
+    """The score rows of `answers` (one block: one scorer call); `verify(block)` adds each row's verification
     columns."""
     inputs = [score_inputs(a, passages.get(a["chunk_id"])) for a in answers]
     results = scorer.score([i for i, _ in inputs] + [n for _, n in inputs]) if answers else []
@@ -169,16 +172,40 @@ def score_rows(scorer, answers: list[dict[str, Any]], passages: dict[str, str], 
     ]
 
 
-def answer_blocks(store: ArtifactStore, answers: ArtifactRef) -> Iterator[list[dict[str, Any]]]:
-    """The answers rows in order, BLOCK at a time, read shard by shard: memory holds a block and a shard."""
+def answer_blocks(store: ArtifactStore, answers: ArtifactRef, size: int) -> Iterator[list[dict[str, Any]]]:
+    """The answers rows in order, `size` at a time, read shard by shard: memory holds a block and a shard."""
     block: list[dict[str, Any]] = []
     for table in store.iter_tables(answers):
         block.extend(table.to_pylist())
-        while len(block) >= BLOCK:
-            yield block[:BLOCK]
-            block = block[BLOCK:]
+        while len(block) >= size:
+            yield block[:size]
+            block = block[size:]
     if block:
         yield block
+
+
+def block_rows(cfg: RunConfig, work_key: str, passages: dict[str, str]) -> Callable[[ScorerEngine, list], list]:
+    """The rows of a block of answers, scored by an engine (this process's, or a Ray actor's)."""
+    explicit, method = cfg.answers.explicitation, cfg.score.explicitation_support
+
+    def rows(engine: ScorerEngine, answers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        verify = (lambda block: support.verify(engine.models, method, block, passages)) if explicit else None
+        return score_rows(engine.scorer, answers, passages, work_key, verify)
+
+    return rows
+
+
+def score_on_ray(cfg: RunConfig, plan: StagePlan, writer, rows_of, jobs: list, log) -> dict[str, Any]:
+    """Score `jobs` ((shard index, items, marker meta) per block) on Ray actors that each load the scorer's
+    models once. Returns the manifest's placement."""
+    from selftrain_core.cluster.shard_pool import ShardJob, run_on_cluster
+
+    jobs = [ShardJob(*job) for job in jobs]
+    fingerprints = {m["role"]: m["fingerprint"] for m in plan.models}
+    spec = ScorerSpec(cfg, {role: fingerprints[role] for role in model_roles(cfg)})
+    _, nodes = run_on_cluster(cfg.executor, spec, rows_of, jobs, writer, "data", schema(cfg), lambda _: None, 1, log)
+    log(f"score: {sum(len(job.items) for job in jobs)} questions on Ray, shards per node {nodes}")
+    return {"ray_nodes": nodes}
 
 
 def run(
@@ -194,33 +221,36 @@ def run(
         split = dict(zip(ids["answer_id"], ids["split"], strict=True))
         reused = find_reusable(store, plan, "data", "answer_id", split, cfg.reuse, log)
         models = open_models(cfg, scorer_models(cfg))  # loaded at the first answer to score, if there is one
-        scorer = open_configured_scorer(cfg, models)
-        explicit = cfg.answers.explicitation
-        passages = passages_for(store, answers_ref) if scorer.needs_document or explicit else {}
-        method = cfg.score.explicitation_support
-        verify = (lambda block: support.verify(models, method, block, passages)) if explicit else None
-        seconds, computed, done, flags = 0.0, 0, 0, Counter()
-        finished = writer.done_shards("data")  # by an earlier attempt
-        for index, block in enumerate(answer_blocks(store, answers_ref)):  # one shard of scores per block
+        engine = ScorerEngine(open_configured_scorer(cfg, models), models)
+        passages = passages_for(store, answers_ref) if engine.scorer.needs_document or cfg.answers.explicitation else {}
+        rows_of = merged_rows(block_rows(cfg, plan.work_key, passages))
+        finished, jobs = writer.done_shards("data"), []  # finished by an earlier attempt
+        computed, done, start = 0, 0, time.perf_counter()
+        for index, block in enumerate(answer_blocks(store, answers_ref, cfg.score.shard_size)):
             ids = [a["answer_id"] for a in block]
+            done += len(block)
             if finished.get(index, {}).get("meta", {}).get("answer_ids") == ids:
-                flags.update(f for r in writer.read_shard("data", index).to_pylist() for f in r["flags"])
-                done += len(block)
                 continue
-            new = [a for a in block if a["answer_id"] not in reused.rows]
-            start = time.perf_counter()
-            scored = {r["answer_id"]: r for r in score_rows(scorer, new, passages, plan.work_key, verify)}
-            seconds += time.perf_counter() - start
-            rows = [scored.get(a["answer_id"]) or {**reused.rows[a["answer_id"]], "split": a["split"]} for a in block]
-            writer.write_shard("data", index, pa.Table.from_pylist(rows, schema=schema(cfg)), {"answer_ids": ids})
-            computed, done = computed + len(new), done + len(block)
-            flags.update(f for r in rows for f in r["flags"])
+            items = [{**a, REUSED: {**reused.rows[a["answer_id"]], "split": a["split"]}} if a["answer_id"] in
+                     reused.rows else a for a in block]  # fmt: skip
+            new = sum(REUSED not in item for item in items)
+            computed += new
+            if cfg.executor.kind == "ray" and new:  # a block of reused rows only is written here: no model
+                jobs.append((index, items, {"answer_ids": ids}))
+                continue
+            writer.write_shard("data", index, pa.Table.from_pylist(rows_of(engine, items), schema=schema(cfg)),
+                               {"answer_ids": ids})  # fmt: skip
             log(f"score: {done}/{len(split)} questions")
+        placement = score_on_ray(cfg, plan, writer, rows_of, jobs, log) if jobs else {}
+        seconds = time.perf_counter() - start
+        flags = Counter(f for i in sorted(writer.done_shards("data")) for r in writer.read_shard("data", i)
+                        .column("flags").to_pylist() for f in r)  # fmt: skip
         return {
-            "scorer": {"id": scorer.scorer_id, "version": scorer.version, "models": plan.models},
+            "scorer": {"id": engine.scorer.scorer_id, "version": engine.scorer.version, "models": plan.models},
             "flags": dict(flags),
             "seconds_per_question": round(seconds / max(computed, 1), 4),
             **reused.record(computed),
+            **placement,
         }
 
     return execute(plan, store, run_info, compute, log)

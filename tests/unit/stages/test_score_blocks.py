@@ -14,7 +14,6 @@ from tests.pipeline import run_pipeline
 def test_a_crash_mid_score_keeps_finished_blocks_and_the_rerun_scores_the_rest(
     tiny_lm, tiny_embedder, corpus_file, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(score, "BLOCK", 2)
     original, calls = score.score_rows, []
 
     def failing_third(*args, **kwargs):
@@ -24,6 +23,7 @@ def test_a_crash_mid_score_keeps_finished_blocks_and_the_rerun_scores_the_rest(
         return original(*args, **kwargs)
 
     data = tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts")
+    data["score"] = {"shard_size": 2}
     cfg = build_run_config(data)
     monkeypatch.setattr(score, "score_rows", failing_third)
     with pytest.raises(SelftrainError, match="went away"):
