@@ -75,6 +75,13 @@ def retrain(config: RunConfig | None = None, mode: Literal["full", "continue"] =
 def continued(store: ArtifactStore, cfg: RunConfig, last: LastRun, current: ArtifactRef) -> RunConfig:
     """`cfg` continuing the last run's adapter; refused (with the outcome recorded) when a document it may have
     trained on is held out now."""
+    if last.train is None:
+        text = (
+            "# Not continued\n\nthe checkpoint of the last successful run of this configuration is gone from the "
+            "artifact store (its train artifact was deleted): run mode=full.\n"
+        )
+        record_outcome(text)
+        raise ConfigError(text.replace("\n", " ").strip("# "))
     moved = held_out_now(store, last.ingest, current)
     if moved:
         shown = ", ".join(f"`{d}`" for d in moved[:10]) + (" ..." if len(moved) > 10 else "")

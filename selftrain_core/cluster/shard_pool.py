@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,7 @@ class ShardJob:
     index: int
     items: list[Row]
     meta: dict[str, Any]
+    new: int | None = None  # items the actor computes (the rest carry a reused row); None: all, for progress
 
 
 @dataclass(frozen=True)
@@ -78,20 +79,28 @@ def run_on_cluster(
     executor: ExecutorConfig,
     spec: Any,
     shard_rows: Callable[[Any, list[Row]], list[Row]],
-    jobs: list[ShardJob],
+    jobs: Iterable[ShardJob],
     writer: ArtifactWriter,
     table: str,
     schema: pa.Schema,
     update: Callable[[int], None],
     per_item: int,
     log: Callable[[str], None],
+    expected: int | None = None,
 ) -> tuple[Usage, dict[str, int]]:
     """`run_shards` into `writer`'s artifact, then check that this process sees every shard the actors wrote."""
     url = writer.store.url
     root = url if "://" in url else os.path.abspath(url)  # the actors' working folder is not this process's
     target = ShardTarget(root, writer.stage, writer.key, table, schema)
-    usage, nodes = run_shards(executor, spec, shard_rows, jobs, target, update, per_item, log)
-    missing = sorted({job.index for job in jobs} - set(writer.done_shards(table)))
+    sent: set[int] = set()
+
+    def recorded() -> Iterator[ShardJob]:
+        for job in jobs:
+            sent.add(job.index)
+            yield job
+
+    usage, nodes = run_shards(executor, spec, shard_rows, recorded(), target, update, per_item, log, expected)
+    missing = sorted(sent - set(writer.done_shards(table)))
     if missing:
         raise ClusterError(
             f"{writer.stage}: the Ray workers wrote {len(missing)} shards (first: {missing[0]}) where this process "
@@ -164,34 +173,47 @@ def run_shards(
     executor: ExecutorConfig,
     spec: Any,
     shard_rows: Callable[[Any, list[Row]], list[Row]],
-    jobs: list[ShardJob],
+    jobs: Iterable[ShardJob],
     target: ShardTarget,
     update: Callable[[int], None],
     per_item: int,
     log: Callable[[str], None],
+    expected: int | None = None,
 ) -> tuple[Usage, dict[str, int]]:
     """Compute and write `jobs` on the cluster, each actor with the engine `spec.open(node)` gives (a BackendSpec,
-    or the score stage's scorer). Returns the actors' usage and the shards each node wrote."""
+    or the score stage's scorer). `jobs` may be a list or an iterator read as actors free up (the driver then holds
+    the shards in flight, not all of them), with `expected` its length. Returns the actors' usage and the shards
+    each node wrote."""
     ray = connect(executor)
     slots = cluster_slots(ray, executor)
     if executor.workers and executor.workers > slots:
         log(f"{target.stage}: executor.workers={executor.workers}, but the cluster holds {slots}; using {slots}")
-    count = min(len(jobs), executor.workers or slots, slots)
+    count = min(len(jobs) if isinstance(jobs, list) else expected, executor.workers or slots, slots)
     started = time.perf_counter()
     actors, nodes = _start(ray, executor, spec, shard_rows, count)
     log(
-        f"{target.stage}: {len(jobs)} shards on {count} Ray workers, on nodes {', '.join(sorted(nodes))}; "
+        f"{target.stage}: {len(jobs) if isinstance(jobs, list) else expected} shards on {count} Ray workers, on "
+        f"nodes {', '.join(sorted(nodes))}; "
         f"ready in {time.perf_counter() - started:.1f} s"
     )
-    queue, idle, running = deque(jobs), list(actors), {}
+    source, queue, idle, running = iter(jobs), deque(), list(actors), {}  # queue: shards to run again, or next
     placed: Counter[str] = Counter()
+
+    def waiting() -> bool:
+        """Whether a shard waits to run: one to run again, or the next from `jobs` (read only now)."""
+        if not queue:
+            job = next(source, None)
+            if job is not None:
+                queue.append(job)
+        return bool(queue)
+
     try:
-        while queue or running:
-            while queue and idle:
+        while waiting() or running:
+            while idle and waiting():
                 actor, job = idle.pop(), queue.popleft()
                 running[actor.run.remote(target, job)] = (actor, job)
             if not running:
-                raise ClusterError(f"{target.stage}: every Ray worker died; {len(queue)} shards left undone")
+                raise ClusterError(f"{target.stage}: every Ray worker died with shards left; run again to resume")
             (future,), _ = ray.wait(list(running), num_returns=1)
             actor, job = running.pop(future)
             try:
@@ -203,7 +225,7 @@ def run_shards(
                 continue
             placed[node] += 1
             idle.append(actor)
-            update(len(job.items) * per_item)
+            update((len(job.items) if job.new is None else job.new) * per_item)
         return _close(ray, idle, log), dict(sorted(placed.items()))
     finally:
         for actor in actors:

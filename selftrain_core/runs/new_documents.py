@@ -23,7 +23,7 @@ class LastRun:
     """The newest successful run of a configuration: the documents it saw and the checkpoint it trained."""
 
     ingest: ArtifactRef
-    train: ArtifactRef
+    train: ArtifactRef | None  # None: its checkpoint was deleted (mode=full does not need it)
 
 
 def last_run(store: ArtifactStore, cfg: RunConfig) -> LastRun | None:
@@ -36,9 +36,12 @@ def last_run(store: ArtifactStore, cfg: RunConfig) -> LastRun | None:
         try:
             chunk = parent_ref(store, manifest, "chunk")
             ingest = parent_ref(store, store.manifest("chunk", chunk.key), "ingest")
-            train = parent_ref(store, manifest, "train")
         except ArtifactNotFoundError:
             continue  # an evaluation whose upstream files were deleted says nothing about this store's documents
+        try:
+            train = parent_ref(store, manifest, "train")
+        except ArtifactNotFoundError:
+            train = None
         return LastRun(ingest, train)
     return None
 

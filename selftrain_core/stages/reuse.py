@@ -51,7 +51,9 @@ def find_reusable(
     say: Callable[[str], None] = print,
 ) -> Reused:
     """The rows of `table` that complete artifacts of `plan`'s stage with its work key hold for the `wanted` ids,
-    newest artifact first. An artifact that cannot be read is skipped (it is someone else's to repair)."""
+    newest artifact first. The scan stops at the first artifact that adds no row: each artifact holds every row of
+    its corpus, so the one before it rarely has more, and a weekly run reads one or two artifacts, not its whole
+    history. An artifact that cannot be read is skipped (it is someone else's to repair)."""
     missing, found = set(wanted), Reused()
     if not enabled or not missing or not plan.work_key:
         return found
@@ -60,21 +62,27 @@ def find_reusable(
             continue
         if table not in manifest.get("tables", {}):
             continue
-        before = len(found.rows)
         try:
-            for shard in store.iter_tables((plan.stage, manifest["key"]), table):
-                hits = shard.filter(pc.is_in(shard[id_field], pa.array(sorted(missing), pa.string())))
-                for row in hits.to_pylist():
-                    if row[id_field] in missing:
-                        found.rows[row[id_field]] = row
-                        missing.discard(row[id_field])
+            rows = _rows_for(store, (plan.stage, manifest["key"]), table, id_field, missing)
         except (SelftrainError, OSError) as exc:
             log.warning("%s: not reusing rows of %s (%s)", plan.stage, manifest["key"], exc)
             continue
-        if len(found.rows) > before:
-            found.sources.append(manifest["key"])
+        if not rows:
+            break
+        found.rows.update(rows)
+        found.sources.append(manifest["key"])
+        missing -= rows.keys()
         if not missing:
             break
     if found.rows:
         say(f"{plan.stage}: reusing {len(found.rows)} rows of earlier artifacts {found.sources}")
     return found
+
+
+def _rows_for(store: ArtifactStore, ref: tuple[str, str], table: str, id_field: str, ids: set[str]) -> dict[str, Row]:
+    """id -> row of an artifact's rows with one of `ids`; all or nothing (a shard that fails its checksum raises)."""
+    wanted, rows = pa.array(sorted(ids), pa.string()), {}
+    for shard in store.iter_tables(ref, table):
+        for row in shard.filter(pc.is_in(shard[id_field], wanted)).to_pylist():
+            rows[row[id_field]] = row
+    return rows

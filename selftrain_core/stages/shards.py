@@ -88,21 +88,28 @@ class BackendShards:
         """Write every shard not done yet, its rows from `shard_rows(backend, items)`; the progress bar counts
         `per_item` `unit`s per item. Returns this attempt's usage (None when every shard was done)."""
         todo = [i for i in range(len(self.shards)) if i not in self.done]
-        for index in [i for i in todo if all(item in self.reused for item in self.ids[i])]:
-            self._write(index, [self.reused[item] for item in self.ids[index]], schema)  # no model needed
-            todo.remove(index)
+        copied = [i for i in todo if all(item in self.reused for item in self.ids[i])]  # no model needed
+        todo = [i for i in todo if i not in copied]
         new = [j for i in todo for j in self.ids[i] if j not in self.reused]
         finished = (sum(len(s) for s in self.shards) - len(new)) * per_item
-        backend = None
-        with progress_bar(len(new) * per_item, self.stage, unit, progress, finished) as update, ExitStack() as opened:
+        with progress_bar(len(new) * per_item, self.stage, unit, progress, finished) as update:
             if todo and on_ray(settings):
-                return self._generate_on_ray(settings, model, shard_rows, schema, update, per_item, todo)
+                usage = self._generate_on_ray(settings, model, shard_rows, schema, update, per_item, todo)
+            else:
+                usage = self._generate_here(settings, model, shard_rows, schema, update, todo)
+        for index in copied:  # last: a model that fails to open (a user's mistake) leaves no folder behind
+            self._write(index, [self.reused[item] for item in self.ids[index]], schema)
+        return usage
+
+    def _generate_here(self, settings, model, shard_rows, schema, update, todo) -> Usage | None:
+        backend = None
+        with ExitStack() as opened:
             for group in self._groups(todo):
                 if backend is None:  # load the model (or check the server) only when there is work
                     try:
                         backend = open_backend(settings, model=model, progress=update)
                     except ServerUnavailableError:
-                        if not self.done:  # nothing to resume from: leave no folder behind (copied rows too)
+                        if not self.done:  # nothing to resume from: leave no folder behind
                             self.writer.abort()
                         raise
                     opened.callback(backend.close)  # the engine's memory is free before the next stage
@@ -145,7 +152,7 @@ class BackendShards:
     def _generate_on_ray(self, settings, model, shard_rows, schema, update, per_item, todo) -> Usage:
         from selftrain_core.cluster.shard_pool import BackendSpec, ShardJob, run_on_cluster
 
-        jobs = [ShardJob(i, self._items(i), {self.meta_key: self.ids[i]}) for i in todo]
+        jobs = [ShardJob(i, self._items(i), {self.meta_key: self.ids[i]}, len(self._new(i))) for i in todo]
         spec, rows = BackendSpec(settings, model.fingerprint), merged_rows(shard_rows)
         usage, self.nodes = run_on_cluster(
             settings.executor, spec, rows, jobs, self.writer, self.table, schema, update, per_item, self.log

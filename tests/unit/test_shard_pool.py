@@ -141,3 +141,25 @@ def test_an_actor_refuses_a_model_whose_fingerprint_is_not_the_drivers(monkeypat
     settings = SimpleNamespace(section="answers", model="m", resolve=lambda: SimpleNamespace(fingerprint="theirs"))
     with pytest.raises(shard_pool.ClusterError, match="on node n1 is not the driver's"):
         shard_pool.BackendSpec(settings, "ours").open("n1")
+
+
+def test_jobs_from_an_iterator_are_read_as_workers_free_up(tmp_path, monkeypatch):
+    ray, produced, seen = FakeRay({}), [], []
+    monkeypatch.setattr(shard_pool, "connect", lambda executor: ray)
+
+    def jobs():
+        for i in range(5):
+            produced.append(i)
+            yield ShardJob(i, [{"item": i}], {"items": [i]}, new=0 if i == 4 else None)
+
+    def rows(backend, items):
+        seen.append(len(produced))
+        return double(backend, items)
+
+    done = []
+    target = ShardTarget(str(tmp_path), "demo", "k", "data", SCHEMA)
+    executor = ExecutorConfig(kind="ray", address="h:1")
+    run_shards(executor, SimpleNamespace(section="s"), rows, jobs(), target, done.append, 1, print, expected=5)
+    assert len(ray.actors) == 2 and seen[0] <= 2, "two workers: two shards read before the first is computed"
+    assert sorted(ArtifactWriter(ArtifactStore(str(tmp_path)), "demo", "k").done_shards("data")) == [0, 1, 2, 3, 4]
+    assert sum(done) == 4, "a shard whose items were all computed before adds nothing to the progress"

@@ -12,7 +12,7 @@ The answers are read shard by shard and scored score.shard_size questions at a t
 with its completion marker: memory holds one block (the samples' logprobs are most of a corpus's answers), and a
 rerun after a crash skips the finished blocks. Rows an earlier artifact scored with the same work key are copied
 (reuse.py). With executor.kind=ray the blocks to score go to Ray actors that each load the scorer's models once
-(on_ray.py).
+(engine.py), read as the actors free up.
 """
 
 from __future__ import annotations
@@ -195,16 +195,17 @@ def block_rows(cfg: RunConfig, work_key: str, passages: dict[str, str]) -> Calla
     return rows
 
 
-def score_on_ray(cfg: RunConfig, plan: StagePlan, writer, rows_of, jobs: list, log) -> dict[str, Any]:
-    """Score `jobs` ((shard index, items, marker meta) per block) on Ray actors that each load the scorer's
-    models once. Returns the manifest's placement."""
-    from selftrain_core.cluster.shard_pool import ShardJob, run_on_cluster
+def score_on_ray(cfg: RunConfig, plan: StagePlan, writer, rows_of, jobs, expected: int, log) -> dict[str, Any]:
+    """Score `jobs` (ShardJobs, read as actors free up) on Ray actors that each load the scorer's models once.
+    Returns the manifest's placement."""
+    from selftrain_core.cluster.shard_pool import run_on_cluster
 
-    jobs = [ShardJob(*job) for job in jobs]
     fingerprints = {m["role"]: m["fingerprint"] for m in plan.models}
     spec = ScorerSpec(cfg, {role: fingerprints[role] for role in model_roles(cfg)})
-    _, nodes = run_on_cluster(cfg.executor, spec, rows_of, jobs, writer, "data", schema(cfg), lambda _: None, 1, log)
-    log(f"score: {sum(len(job.items) for job in jobs)} questions on Ray, shards per node {nodes}")
+    _, nodes = run_on_cluster(
+        cfg.executor, spec, rows_of, jobs, writer, "data", schema(cfg), lambda _: None, 1, log, expected
+    )
+    log(f"score: {expected} shards on Ray, shards per node {nodes}")
     return {"ray_nodes": nodes}
 
 
@@ -216,40 +217,60 @@ def run(
     log: Callable[[str], None] = print,
 ) -> ArtifactRef:
     def compute(writer):
+        from selftrain_core.cluster.shard_pool import ShardJob
+
         answers_ref = plan.parent("answers")
         ids = store.read_table(answers_ref, columns=["answer_id", "split"]).to_pydict()  # not the samples
         split = dict(zip(ids["answer_id"], ids["split"], strict=True))
+        size = cfg.score.shard_size
+        blocks = [ids["answer_id"][i : i + size] for i in range(0, len(split), size)]
         reused = find_reusable(store, plan, "data", "answer_id", split, cfg.reuse, log)
+        finished = set()  # by an earlier attempt with the same blocks; others are stale
+        for index, marker in writer.done_shards("data").items():
+            if index < len(blocks) and marker["meta"].get("answer_ids") == blocks[index]:
+                finished.add(index)
+            else:
+                writer.discard_shard("data", index)
+        todo = [i for i in range(len(blocks)) if i not in finished]
+        copied = {i for i in todo if all(a in reused.rows for a in blocks[i])}
+        scored = [i for i in todo if i not in copied]
         models = open_models(cfg, scorer_models(cfg))  # loaded at the first answer to score, if there is one
         engine = ScorerEngine(open_configured_scorer(cfg, models), models)
         passages = passages_for(store, answers_ref) if engine.scorer.needs_document or cfg.answers.explicitation else {}
         rows_of = merged_rows(block_rows(cfg, plan.work_key, passages))
-        finished, jobs = writer.done_shards("data"), []  # finished by an earlier attempt
-        computed, done, start = 0, 0, time.perf_counter()
-        for index, block in enumerate(answer_blocks(store, answers_ref, cfg.score.shard_size)):
-            ids = [a["answer_id"] for a in block]
-            done += len(block)
-            if finished.get(index, {}).get("meta", {}).get("answer_ids") == ids:
-                continue
-            items = [{**a, REUSED: {**reused.rows[a["answer_id"]], "split": a["split"]}} if a["answer_id"] in
-                     reused.rows else a for a in block]  # fmt: skip
-            new = sum(REUSED not in item for item in items)
-            computed += new
-            if cfg.executor.kind == "ray" and new:  # a block of reused rows only is written here: no model
-                jobs.append((index, items, {"answer_ids": ids}))
-                continue
-            writer.write_shard("data", index, pa.Table.from_pylist(rows_of(engine, items), schema=schema(cfg)),
-                               {"answer_ids": ids})  # fmt: skip
-            log(f"score: {done}/{len(split)} questions")
-        placement = score_on_ray(cfg, plan, writer, rows_of, jobs, log) if jobs else {}
-        seconds = time.perf_counter() - start
-        flags = Counter(f for i in sorted(writer.done_shards("data")) for r in writer.read_shard("data", i)
-                        .column("flags").to_pylist() for f in r)  # fmt: skip
+
+        def reused_row(answer_id: str) -> dict[str, Any]:
+            return {**reused.rows[answer_id], "split": split[answer_id]}  # the split is this corpus's
+
+        def jobs():  # the blocks to score, read shard by shard as they are needed
+            wanted = set(scored)
+            for index, block in enumerate(answer_blocks(store, answers_ref, size)):
+                if index in wanted:
+                    items = [{**a, REUSED: reused_row(a["answer_id"])} if a["answer_id"] in reused.rows else a
+                             for a in block]  # fmt: skip
+                    yield ShardJob(index, items, {"answer_ids": blocks[index]}, sum(REUSED not in i for i in items))
+
+        start, placement = time.perf_counter(), {}
+        if scored and cfg.executor.kind == "ray":
+            placement = score_on_ray(cfg, plan, writer, rows_of, jobs(), len(scored), log)
+        else:
+            for job in jobs():
+                rows = rows_of(engine, job.items)
+                writer.write_shard("data", job.index, pa.Table.from_pylist(rows, schema=schema(cfg)), job.meta)
+                log(f"score: shard {job.index + 1} of {len(blocks)}")
+        seconds, new = time.perf_counter() - start, sum(a not in reused.rows for i in scored for a in blocks[i])
+        for index in sorted(copied):  # last: a scorer that fails to load leaves no folder behind
+            rows = [reused_row(a) for a in blocks[index]]
+            writer.write_shard(
+                "data", index, pa.Table.from_pylist(rows, schema=schema(cfg)), {"answer_ids": blocks[index]}
+            )
+        flags = Counter(f for i in range(len(blocks)) for r in writer.read_shard("data", i).column("flags").to_pylist()
+                        for f in r)  # fmt: skip
         return {
             "scorer": {"id": engine.scorer.scorer_id, "version": engine.scorer.version, "models": plan.models},
             "flags": dict(flags),
-            "seconds_per_question": round(seconds / max(computed, 1), 4),
-            **reused.record(computed),
+            "seconds_per_question": round(seconds / max(new, 1), 4),
+            **reused.record(len(split) - len(reused.rows)),
             **placement,
         }
 

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from selftrain_core.config.loading import build_run_config
+from selftrain_core.stages.questions import stage as questions_stage
 from selftrain_core.store import ArtifactStore
 from selftrain_core.store.lineage import walk
 from tests.conftest import tiny_config_data
@@ -125,13 +126,15 @@ def test_a_changed_document_is_recomputed_and_a_removed_one_drops_out(grown):
     assert reuse["computed_rows"] == len(changed) and reuse["reused_rows"] == len(questions) - len(changed)
 
 
-def test_reuse_off_computes_everything(grown, tmp_path):
-    _, data, source, _, _, _ = grown
+def test_reuse_off_computes_everything(grown):
+    cfg, data, source, first, _, _ = grown
     write(source, [document(i) for i in range(65)])
-    cfg = build_run_config({**data, "reuse": False, "artifact_root": data["artifact_root"]})
-    store = ArtifactStore(cfg.artifact_root)
-    for stage in ("questions", "answers"):  # delete run 2's artifacts: the same keys are computed again
-        for manifest in store.list(stage):
-            store.delete(stage, manifest["key"])
-    refs, _ = run_pipeline(cfg, stop_after="answers")
-    assert manifest_reuse(store, refs, "answers")["reused_rows"] == 0
+    off = build_run_config({**data, "reuse": False})
+    store = ArtifactStore(off.artifact_root)
+    keys, _ = run_pipeline(off, stop_after="chunk")
+    planned = {"questions": questions_stage.plan(off, keys["chunk"]).key}
+    store.delete("questions", planned["questions"])  # run 2's; run 1's stays, with rows to reuse
+    refs, _ = run_pipeline(off, stop_after="questions")
+    assert store.is_complete("questions", first["questions"].key)
+    reuse = manifest_reuse(store, refs, "questions")
+    assert reuse["reused_rows"] == 0 and reuse["computed_rows"] == len(store.read_rows(refs["chunk"]))

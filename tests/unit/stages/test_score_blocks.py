@@ -40,3 +40,26 @@ def test_a_crash_mid_score_keeps_finished_blocks_and_the_rerun_scores_the_rest(
     fresh_root = tmp_path / "fresh"
     fresh, _ = run_pipeline(build_run_config({**data, "artifact_root": str(fresh_root)}), stop_after="score")
     assert store.read_rows(refs["score"]) == ArtifactStore(str(fresh_root)).read_rows(fresh["score"])
+
+
+def test_a_rerun_with_another_shard_size_drops_the_stale_blocks(
+    tiny_lm, tiny_embedder, corpus_file, tmp_path, monkeypatch
+):
+    original, calls = score.score_rows, []
+
+    def failing_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise SelftrainError("the scorer's machine went away")
+        return original(*args, **kwargs)
+
+    data = tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts")
+    monkeypatch.setattr(score, "score_rows", failing_third)
+    with pytest.raises(SelftrainError, match="went away"):
+        run_pipeline(build_run_config({**data, "score": {"shard_size": 2}}), stop_after="score")
+    monkeypatch.setattr(score, "score_rows", original)
+    refs, _ = run_pipeline(build_run_config({**data, "score": {"shard_size": 3}}), stop_after="score")
+    store = ArtifactStore(data["artifact_root"])
+    rows = store.read_rows(refs["score"])
+    assert len(rows) == len({r["answer_id"] for r in rows}) == len(store.read_rows(refs["answers"]))
+    assert len(store.manifest("score", refs["score"].key)["tables"]["data"]) == -(-len(rows) // 3)
