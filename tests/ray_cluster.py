@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 HEAD_PORT = 6390
 SECOND_NODE_PORT = 6411  # the second node's raylet: its processes are found by this port and killed in the tests
@@ -72,6 +73,10 @@ def _inside(module: str, args: list[str]) -> None:
         _ray("--address", f"127.0.0.1:{HEAD_PORT}", "--node-manager-port", str(SECOND_NODE_PORT), temp_dir=temp_dir)
         time.sleep(1)
         importlib.import_module(module).main(args)
+    except BaseException:
+        traceback.print_exc()  # now: `ray stop` below ends this process before Python would print it
+        sys.stderr.flush()
+        raise
     finally:
         ray = os.path.join(os.path.dirname(sys.executable), "ray")
         subprocess.run([ray, "stop", "--force"], capture_output=True, check=False)

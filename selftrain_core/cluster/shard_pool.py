@@ -93,6 +93,7 @@ def run_on_cluster(
     root = url if "://" in url else os.path.abspath(url)  # the actors' working folder is not this process's
     target = ShardTarget(root, writer.stage, writer.key, table, schema)
     sent: set[int] = set()
+    expected = len(jobs) if isinstance(jobs, list) else expected
 
     def recorded() -> Iterator[ShardJob]:
         for job in jobs:
@@ -188,12 +189,14 @@ def run_shards(
     slots = cluster_slots(ray, executor)
     if executor.workers and executor.workers > slots:
         log(f"{target.stage}: executor.workers={executor.workers}, but the cluster holds {slots}; using {slots}")
-    count = min(len(jobs) if isinstance(jobs, list) else expected, executor.workers or slots, slots)
+    total = len(jobs) if isinstance(jobs, list) else expected
+    if total is None:
+        raise ValueError("run_shards: give `expected` with an iterator of jobs")
+    count = min(total, executor.workers or slots, slots)
     started = time.perf_counter()
     actors, nodes = _start(ray, executor, spec, shard_rows, count)
     log(
-        f"{target.stage}: {len(jobs) if isinstance(jobs, list) else expected} shards on {count} Ray workers, on "
-        f"nodes {', '.join(sorted(nodes))}; "
+        f"{target.stage}: {total} shards on {count} Ray workers, on nodes {', '.join(sorted(nodes))}; "
         f"ready in {time.perf_counter() - started:.1f} s"
     )
     source, queue, idle, running = iter(jobs), deque(), list(actors), {}  # queue: shards to run again, or next

@@ -163,3 +163,15 @@ def test_jobs_from_an_iterator_are_read_as_workers_free_up(tmp_path, monkeypatch
     assert len(ray.actors) == 2 and seen[0] <= 2, "two workers: two shards read before the first is computed"
     assert sorted(ArtifactWriter(ArtifactStore(str(tmp_path)), "demo", "k").done_shards("data")) == [0, 1, 2, 3, 4]
     assert sum(done) == 4, "a shard whose items were all computed before adds nothing to the progress"
+
+
+def test_run_on_cluster_writes_into_the_artifact_and_checks_every_shard_is_there(tmp_path, monkeypatch):
+    ray = FakeRay({})
+    monkeypatch.setattr(shard_pool, "connect", lambda executor: ray)
+    writer = ArtifactWriter(ArtifactStore(str(tmp_path)), "demo", "k")
+    jobs = [ShardJob(i, [{"item": i}], {"items": [i]}) for i in range(3)]
+    executor = ExecutorConfig(kind="ray", address="h:1")
+    usage, nodes = shard_pool.run_on_cluster(
+        executor, SimpleNamespace(section="s"), double, jobs, writer, "data", SCHEMA, lambda _: None, 1, print
+    )
+    assert sorted(writer.done_shards("data")) == [0, 1, 2] and sum(nodes.values()) == 3
