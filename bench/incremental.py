@@ -118,7 +118,7 @@ def main() -> None:
     ]
     for stage in STAGES:
         reuse = this_week[stage]["reuse"]
-        rows = f"{reuse['computed_rows']} / {reuse['reused_rows']}" if reuse else f"all {this_week[stage]['rows']}"
+        rows = f"{reuse['computed_rows']} / {reuse['reused_rows']}" if reuse else "all (no reuse)"
         table.append(
             f"| {stage} | {last_week[stage]['seconds']:.1f} | {this_week[stage]['seconds']:.1f} | "
             f"{scratch[stage]['seconds']:.1f} | {rows} |"
