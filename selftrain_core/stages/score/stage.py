@@ -184,6 +184,20 @@ def answer_blocks(store: ArtifactStore, answers: ArtifactRef, size: int) -> Iter
         yield block
 
 
+def blocks_to_write(writer, blocks: list[list[str]], reused: dict[str, Any]) -> tuple[list[int], list[int]]:
+    """(blocks to score, blocks made of reused rows only) among those an earlier attempt did not finish; a finished
+    shard of other blocks (another shard size) is discarded."""
+    finished = set()
+    for index, marker in writer.done_shards("data").items():
+        if index < len(blocks) and marker["meta"].get("answer_ids") == blocks[index]:
+            finished.add(index)
+        else:
+            writer.discard_shard("data", index)
+    todo = [i for i in range(len(blocks)) if i not in finished]
+    copied = [i for i in todo if all(a in reused for a in blocks[i])]
+    return [i for i in todo if i not in copied], copied
+
+
 def block_rows(cfg: RunConfig, work_key: str, passages: dict[str, str]) -> Callable[[ScorerEngine, list], list]:
     """The rows of a block of answers, scored by an engine (this process's, or a Ray actor's)."""
     explicit, method = cfg.answers.explicitation, cfg.score.explicitation_support
@@ -225,15 +239,7 @@ def run(
         size = cfg.score.shard_size
         blocks = [ids["answer_id"][i : i + size] for i in range(0, len(split), size)]
         reused = find_reusable(store, plan, "data", "answer_id", split, cfg.reuse, log)
-        finished = set()  # by an earlier attempt with the same blocks; others are stale
-        for index, marker in writer.done_shards("data").items():
-            if index < len(blocks) and marker["meta"].get("answer_ids") == blocks[index]:
-                finished.add(index)
-            else:
-                writer.discard_shard("data", index)
-        todo = [i for i in range(len(blocks)) if i not in finished]
-        copied = {i for i in todo if all(a in reused.rows for a in blocks[i])}
-        scored = [i for i in todo if i not in copied]
+        scored, copied = blocks_to_write(writer, blocks, reused.rows)
         models = open_models(cfg, scorer_models(cfg))  # loaded at the first answer to score, if there is one
         engine = ScorerEngine(open_configured_scorer(cfg, models), models)
         passages = passages_for(store, answers_ref) if engine.scorer.needs_document or cfg.answers.explicitation else {}
@@ -259,7 +265,7 @@ def run(
                 writer.write_shard("data", job.index, pa.Table.from_pylist(rows, schema=schema(cfg)), job.meta)
                 log(f"score: shard {job.index + 1} of {len(blocks)}")
         seconds, new = time.perf_counter() - start, sum(a not in reused.rows for i in scored for a in blocks[i])
-        for index in sorted(copied):  # last: a scorer that fails to load leaves no folder behind
+        for index in copied:  # last: a scorer that fails to load leaves no folder behind
             rows = [reused_row(a) for a in blocks[index]]
             writer.write_shard(
                 "data", index, pa.Table.from_pylist(rows, schema=schema(cfg)), {"answer_ids": blocks[index]}
