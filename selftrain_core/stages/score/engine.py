@@ -1,4 +1,5 @@
-"""What scores a block of answers: the configured scorer and its models, here or on a Ray actor.
+"""What scores a block of answers: the configured scorer and its models (resolved and loaded lazily), here or on a
+Ray actor.
 
 On Ray (executor.kind=ray) each actor opens a ScorerSpec once: it resolves the scorer's models on its own node and
 refuses any whose fingerprint is not the driver's, so every node scores with the same weights; the models load
@@ -12,6 +13,45 @@ from typing import Any
 
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import SelftrainError
+from selftrain_core.models.resolve import ResolvedModel, resolve_model
+from selftrain_core.scorers import scorer_class
+from selftrain_core.scorers.models import ScorerModels
+from selftrain_core.stages.score import support
+
+
+def model_roles(cfg: RunConfig) -> tuple[str, ...]:
+    """The roles of the models the stage loads: the scorer's, and verification's when explicitation is on."""
+    roles = scorer_class(cfg.score.scorer).roles(cfg.score)
+    extra = support.support_roles(cfg.score.explicitation_support) if cfg.answers.explicitation else ()
+    return tuple(roles) + tuple(r for r in extra if r not in roles)
+
+
+def scorer_models(cfg: RunConfig) -> dict[str, ResolvedModel]:
+    """The models the score stage uses, resolved (role -> model)."""
+    names = {
+        "embedder": lambda: resolve_model(cfg.embedder.name, kind="embedder"),
+        "nli": lambda: resolve_model(cfg.score.nli.name, cfg.score.nli.revision, kind="nli"),
+        "policy": lambda: resolve_model(cfg.model.name, cfg.model.revision),
+    }
+    return {role: names[role]() for role in model_roles(cfg)}
+
+
+def open_models(cfg: RunConfig, resolved: dict[str, ResolvedModel]) -> ScorerModels:
+    return ScorerModels(
+        resolved,
+        device=cfg.model.device,
+        dtype=cfg.model.dtype,
+        embedder_batch_size=cfg.embedder.batch_size,
+        nli_batch_size=cfg.score.nli.batch_size,
+        nli_max_length=cfg.score.nli.max_length,
+        policy_batch_size=cfg.answers.batch_size,
+        policy_adapter=cfg.model.adapter if "policy" in resolved else None,
+    )
+
+
+def open_configured_scorer(cfg: RunConfig, models: ScorerModels | None = None):
+    """The scorer `cfg.score.scorer` names, with its models loaded lazily."""
+    return scorer_class(cfg.score.scorer).open(cfg.score, models or open_models(cfg, scorer_models(cfg)))
 
 
 @dataclass
@@ -30,8 +70,6 @@ class ScorerSpec:
     section: str = "score"
 
     def open(self, node: str) -> ScorerEngine:
-        from selftrain_core.stages.score.stage import open_configured_scorer, open_models, scorer_models
-
         resolved = scorer_models(self.cfg)
         for role, model in resolved.items():
             if model.fingerprint != self.fingerprints[role]:

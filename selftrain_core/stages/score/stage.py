@@ -28,17 +28,20 @@ import pyarrow as pa
 from selftrain_core.config import RunConfig
 from selftrain_core.config.base import result_settings, runtime_settings
 from selftrain_core.hashing import stable_hash
-from selftrain_core.models.loading import load_embedder
-from selftrain_core.models.resolve import ResolvedModel, resolve_model
 from selftrain_core.scorers import scorer_class
 from selftrain_core.scorers.base import ScoreInput
-from selftrain_core.scorers.embedding_agreement import EmbeddingAgreement
-from selftrain_core.scorers.models import ScorerModels
 from selftrain_core.stages.answers.stage import policy_models
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.reuse import find_reusable
 from selftrain_core.stages.score import support
-from selftrain_core.stages.score.engine import ScorerEngine, ScorerSpec
+from selftrain_core.stages.score.engine import (  # noqa: F401  (open_models, scorer_models: part of this stage's API)
+    ScorerEngine,
+    ScorerSpec,
+    model_roles,
+    open_configured_scorer,
+    open_models,
+    scorer_models,
+)
 from selftrain_core.stages.shards import REUSED, merged_rows
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
@@ -69,23 +72,6 @@ def schema(cfg: RunConfig) -> pa.Schema:
     return pa.schema(list(SCHEMA) + [pa.field(name, kind) for name, kind in support.COLUMNS])
 
 
-def model_roles(cfg: RunConfig) -> tuple[str, ...]:
-    """The roles of the models the stage loads: the scorer's, and verification's when explicitation is on."""
-    roles = scorer_class(cfg.score.scorer).roles(cfg.score)
-    extra = support.support_roles(cfg.score.explicitation_support) if cfg.answers.explicitation else ()
-    return tuple(roles) + tuple(r for r in extra if r not in roles)
-
-
-def scorer_models(cfg: RunConfig) -> dict[str, ResolvedModel]:
-    """The models the score stage uses, resolved (role -> model)."""
-    names = {
-        "embedder": lambda: resolve_model(cfg.embedder.name, kind="embedder"),
-        "nli": lambda: resolve_model(cfg.score.nli.name, cfg.score.nli.revision, kind="nli"),
-        "policy": lambda: resolve_model(cfg.model.name, cfg.model.revision),
-    }
-    return {role: names[role]() for role in model_roles(cfg)}
-
-
 def plan(cfg: RunConfig, answers: ArtifactRef) -> StagePlan:
     scorer = scorer_class(cfg.score.scorer)
     settings = {"score": result_settings(cfg.score), "scorer_version": scorer.version}
@@ -103,30 +89,6 @@ def plan(cfg: RunConfig, answers: ArtifactRef) -> StagePlan:
         models,
         runtime={"embedder": runtime_settings(cfg.embedder), "nli": runtime_settings(cfg.score.nli)},
     )
-
-
-def open_models(cfg: RunConfig, resolved: dict[str, ResolvedModel]) -> ScorerModels:
-    return ScorerModels(
-        resolved,
-        device=cfg.model.device,
-        dtype=cfg.model.dtype,
-        embedder_batch_size=cfg.embedder.batch_size,
-        nli_batch_size=cfg.score.nli.batch_size,
-        nli_max_length=cfg.score.nli.max_length,
-        policy_batch_size=cfg.answers.batch_size,
-        policy_adapter=cfg.model.adapter if "policy" in resolved else None,
-    )
-
-
-def open_configured_scorer(cfg: RunConfig, models: ScorerModels | None = None):
-    """The scorer `cfg.score.scorer` names, with its models loaded lazily."""
-    return scorer_class(cfg.score.scorer).open(cfg.score, models or open_models(cfg, scorer_models(cfg)))
-
-
-def open_scorer(cfg: RunConfig) -> EmbeddingAgreement:
-    """Embedding agreement (whatever the configured scorer): evaluate's answer-vs-reference measure."""
-    embedder = resolve_model(cfg.embedder.name, kind="embedder")
-    return EmbeddingAgreement(load_embedder(embedder, cfg.model.device), cfg.embedder.batch_size)
 
 
 def score_inputs(answer: dict[str, Any], passage: str | None) -> tuple[ScoreInput, ScoreInput]:
