@@ -23,40 +23,25 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.pipeline
+
 STAGES = ("ingest", "chunk", "questions", "answers", "score", "curate", "train", "evaluate")
 
 
 def worker(corpus: str, root: str) -> None:
     """One run of every stage in this process; prints a JSON line: per stage, seconds and the manifest's reuse."""
     from selftrain_core.config.loading import load_run_config
-    from selftrain_core.stages.answers import stage as answers
     from selftrain_core.stages.base import RunInfo
-    from selftrain_core.stages.chunk import stage as chunk
-    from selftrain_core.stages.curate import stage as curate
-    from selftrain_core.stages.evaluate import stage as evaluate
-    from selftrain_core.stages.ingest import stage as ingest
-    from selftrain_core.stages.questions import stage as questions
-    from selftrain_core.stages.score import stage as score
-    from selftrain_core.stages.train import stage as train
     from selftrain_core.store import ArtifactStore
+    from tests.pipeline import MODULES, plan_of  # the stages in order, as the flow plans them
 
     source = "ingest.source={kind: local, path: " + corpus + ", category_field: category}"
     cfg = load_run_config("offline-cpu", [f"artifact_root={root}", source])
     store, refs, out = ArtifactStore(cfg.artifact_root), {}, {}
-    plans = {
-        "ingest": lambda: ingest.plan(cfg),
-        "chunk": lambda: chunk.plan(cfg, refs["ingest"]),
-        "questions": lambda: questions.plan(cfg, refs["chunk"]),
-        "answers": lambda: answers.plan(cfg, refs["questions"], refs["chunk"]),
-        "score": lambda: score.plan(cfg, refs["answers"]),
-        "curate": lambda: curate.plan(cfg, refs["score"], refs["answers"]),
-        "train": lambda: train.plan(cfg, refs["curate"]),
-        "evaluate": lambda: evaluate.plan(cfg, refs["train"], refs["answers"], refs["score"], refs["chunk"]),
-    }
-    modules = dict(zip(STAGES, (ingest, chunk, questions, answers, score, curate, train, evaluate), strict=True))
     for stage in STAGES:
         start = time.perf_counter()
-        refs[stage] = modules[stage].run(cfg, plans[stage](), store, RunInfo(run_id="bench"), lambda _: None)
+        plan = plan_of(stage, cfg, refs)
+        refs[stage] = MODULES[stage].run(cfg, plan, store, RunInfo(run_id="bench"), lambda _: None)
         manifest = store.manifest(stage, refs[stage].key)
         out[stage] = {
             "seconds": time.perf_counter() - start,
