@@ -69,9 +69,8 @@ GOLD = {
 }
 
 
-@pytest.fixture(scope="session")
-def corpus_file(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("corpus") / "docs.jsonl"
+def write_corpus(path: Path) -> Path:
+    """The small corpus (TOPICS, with GOLD as each document's `description`) as a local JSONL file."""
     rows = [
         {"id": title.lower(), "title": title, "text": text, "category": category, "description": GOLD[title]}
         for category, docs in TOPICS.items()
@@ -79,6 +78,11 @@ def corpus_file(tmp_path_factory) -> Path:
     ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def corpus_file(tmp_path_factory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "docs.jsonl")
 
 
 @pytest.fixture(autouse=True)

@@ -48,7 +48,7 @@ class GenerationSettings:
     dtype: str = "float32"
     device: str = "auto"
     batch_size: int = 8  # requests per generate call
-    executor: ExecutorConfig | None = None  # questions and answers: where their shards run (None: here)
+    executor: ExecutorConfig | None = None  # where a stage's shards run (None: here)
 
     def __post_init__(self) -> None:
         problem = backend_problem(self.section, self.backend, self.server, self.model, self.adapter)
@@ -100,18 +100,21 @@ class GenerationSettings:
         )
 
     @classmethod
-    def for_evaluate(cls, cfg: RunConfig) -> GenerationSettings:
-        """The base policy answering the evaluation sets; each trained arm replaces the adapter (or the model)."""
+    def for_evaluate(cls, cfg: RunConfig, adapter: str | None = None) -> GenerationSettings:
+        """The base policy answering the evaluation sets (through `adapter`: the previous round's model); each
+        trained arm replaces the adapter (or the model)."""
         e = cfg.evaluate
         return cls(
             section="evaluate",
             backend=e.backend,
             model=cfg.model.name,
             revision=cfg.model.revision,
+            adapter=adapter,
             engine=e.vllm,
             dtype=cfg.model.dtype,
             device=cfg.model.device,
             batch_size=e.batch_size,
+            executor=cfg.executor,
         )
 
     @classmethod

@@ -15,64 +15,21 @@ bytes).
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
-from selftrain_core.backends.loading import open_backend
-from selftrain_core.backends.settings import GenerationSettings
 from selftrain_core.backends.usage import Usage
 from selftrain_core.cluster.connect import ClusterError, cluster_slots, connect
+from selftrain_core.cluster.jobs import BackendSpec, ShardJob, ShardTarget, shared_root
 from selftrain_core.config.executor import ExecutorConfig
 from selftrain_core.store import ArtifactStore, ArtifactWriter
 
 Row = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ShardJob:
-    index: int
-    items: list[Row]
-    meta: dict[str, Any]
-    new: int | None = None  # items the actor computes (the rest carry a reused row); None: all, for progress
-
-
-@dataclass(frozen=True)
-class ShardTarget:
-    """Where an actor writes a shard: the artifact (root URL, stage, key), its table and the table's schema."""
-
-    root: str
-    stage: str
-    key: str
-    table: str
-    schema: pa.Schema
-
-
-@dataclass(frozen=True)
-class BackendSpec:
-    """What a sampling stage's actor opens: the stage's backend, on a model resolved on the actor's own node (its HF
-    cache, or its copy of a local folder, not the driver's path) and refused unless its fingerprint is the driver's."""
-
-    settings: GenerationSettings
-    fingerprint: str
-
-    @property
-    def section(self) -> str:
-        return self.settings.section
-
-    def open(self, node: str) -> Any:
-        model = self.settings.resolve()
-        if model.fingerprint != self.fingerprint:
-            raise ClusterError(
-                f"{self.section}: the model {self.settings.model!r} on node {node} is not the driver's (fingerprint "
-                f"{model.fingerprint}, the driver has {self.fingerprint}): give every node the same model files"
-            )
-        return open_backend(self.settings, model=model)
+__all__ = ["BackendSpec", "ShardJob", "ShardTarget", "ShardWorker", "run_on_cluster", "run_shards", "shared_root"]
 
 
 def run_on_cluster(
@@ -90,8 +47,7 @@ def run_on_cluster(
 ) -> tuple[Usage, dict[str, int]]:
     """`run_shards` into `writer`'s artifact, then check that this process sees every shard the actors wrote."""
     url = writer.store.url
-    root = url if "://" in url else os.path.abspath(url)  # the actors' working folder is not this process's
-    target = ShardTarget(root, writer.stage, writer.key, table, schema)
+    target = ShardTarget(shared_root(url), writer.stage, writer.key, table, schema)
     sent: set[int] = set()
     expected = len(jobs) if isinstance(jobs, list) else expected
 

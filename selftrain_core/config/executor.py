@@ -13,8 +13,9 @@ from selftrain_core.config.base import RUNTIME, StrictModel
 class ExecutorConfig(StrictModel):
     kind: Literal["local", "ray"] = Field(
         "local",
-        description="local: shards run in the stage's own process. ray: the questions and answers stages' shards run "
-        "on Ray actors that each load the model once (a served model needs none: the server is the pool).",
+        description="local: shards run in the stage's own process. ray: the shards of questions, answers, score and "
+        "evaluate's answering run on Ray actors that each load the model once (a served model needs none: the server "
+        "is the pool).",
         json_schema_extra=RUNTIME,
     )
     address: str | None = Field(

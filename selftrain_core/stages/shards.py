@@ -84,9 +84,12 @@ class BackendShards:
         progress: Report | None,
         unit: str,
         per_item: int = 1,
+        spec: Any = None,
     ) -> Usage | None:
         """Write every shard not done yet, its rows from `shard_rows(backend, items)`; the progress bar counts
-        `per_item` `unit`s per item. Returns this attempt's usage (None when every shard was done)."""
+        `per_item` `unit`s per item. `spec`: what a Ray actor opens instead of `settings` on `model` (an evaluated
+        arm's checkpoint, fetched from the store on the actor's node). Returns this attempt's usage (None when every
+        shard was done)."""
         todo = [i for i in range(len(self.shards)) if i not in self.done]
         copied = [i for i in todo if all(item in self.reused for item in self.ids[i])]  # no model needed
         todo = [i for i in todo if i not in copied]
@@ -94,7 +97,7 @@ class BackendShards:
         finished = (sum(len(s) for s in self.shards) - len(new)) * per_item
         with progress_bar(len(new) * per_item, self.stage, unit, progress, finished) as update:
             if todo and on_ray(settings):
-                usage = self._generate_on_ray(settings, model, shard_rows, schema, update, per_item, todo)
+                usage = self._generate_on_ray(settings, model, spec, shard_rows, schema, update, per_item, todo)
             else:
                 usage = self._generate_here(settings, model, shard_rows, schema, update, todo)
         for index in copied:  # last: a model that fails to open (a user's mistake) leaves no folder behind
@@ -149,11 +152,11 @@ class BackendShards:
             for item, id_ in zip(self.shards[index], self.ids[index], strict=True)
         ]
 
-    def _generate_on_ray(self, settings, model, shard_rows, schema, update, per_item, todo) -> Usage:
+    def _generate_on_ray(self, settings, model, spec, shard_rows, schema, update, per_item, todo) -> Usage:
         from selftrain_core.cluster.shard_pool import BackendSpec, ShardJob, run_on_cluster
 
         jobs = [ShardJob(i, self._items(i), {self.meta_key: self.ids[i]}, len(self._new(i))) for i in todo]
-        spec, rows = BackendSpec(settings, model.fingerprint), merged_rows(shard_rows)
+        spec, rows = spec or BackendSpec(settings, model.fingerprint), merged_rows(shard_rows)
         usage, self.nodes = run_on_cluster(
             settings.executor, spec, rows, jobs, self.writer, self.table, schema, update, per_item, self.log
         )

@@ -1,7 +1,7 @@
 """executor.kind=ray for real: a two-node Ray cluster on loopback (its own network namespace, token auth) runs the
-score and answers stages of a small SmolLM2 run. Both nodes take shards; SIGKILL of the second node's processes
-mid-answers costs its shard in flight only, and each artifact equals the local run's byte for byte (same seeds, one
-thread)."""
+score and answers stages of a small SmolLM2 run, and the evaluate stage of a tiny run (its actors fetch the trained
+adapter from the store). Both nodes take shards; SIGKILL of the second node's processes mid-answers costs its shard in
+flight only, and each artifact equals the local run's byte for byte (same seeds, one thread)."""
 
 import json
 
@@ -31,3 +31,17 @@ def test_score_and_answers_on_two_nodes_survive_a_killed_node_and_equal_the_loca
     assert len(result["score_nodes"]) == 2, result["score_log"]  # the score shards ran on both nodes
     assert sum(result["score_nodes"].values()) == len(result["score_local"]) == 3  # 6 questions, 2 per shard
     assert result["score_ray"] == result["score_local"]
+
+
+def test_evaluate_on_two_nodes_fetches_the_trained_adapter_and_equals_the_local_run(tmp_path):
+    out = tmp_path / "result.json"
+    env = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = run_job("tests.ray_evaluate_job", [str(out), str(tmp_path / "root")], timeout=900, env=env)
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(out.read_text(encoding="utf-8"))
+
+    assert result["keys"][0] == result["keys"][1], "the executor must not change the key"
+    nodes = result["ray_nodes"]
+    assert {"answers_base", "answers_trained", "questions_new"} <= set(nodes), result["log"]
+    assert len({node for table in nodes.values() for node in table}) == 2, nodes  # shards on both nodes
+    assert result["ray"] == result["local"]  # every table, the report, plots and cards

@@ -25,13 +25,14 @@ questions and those over budget).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
 
 from selftrain_core.config import RunConfig
 from selftrain_core.config.base import result_settings
+from selftrain_core.errors import StageInputError
 from selftrain_core.hashing import stable_hash
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.answers import stage as answers_stage
@@ -145,6 +146,23 @@ def curate_rows(cfg: RunConfig, key: str, score: dict[str, Any], answer: dict[st
     return {"data": pairs, "sft": sft, "rejected": rejected}
 
 
+def scored_answers(store: ArtifactStore, plan: StagePlan) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(score, answer) row pairs in the score table's order, both tables read shard by shard: the score stage writes
+    its rows in the answers' order, so only the answers read ahead of their scores are held (no token logprobs:
+    curation reads texts only)."""
+    texts = answers_stage.text_column
+    answers = (a for table in store.iter_tables(plan.parent("answers"), columns=texts) for a in table.to_pylist())
+    ahead: dict[str, dict[str, Any]] = {}
+    for table in store.iter_tables(plan.parent("score")):
+        for score in table.to_pylist():
+            while score["answer_id"] not in ahead:
+                answer = next(answers, None)
+                if answer is None:
+                    raise StageInputError(f"curate: score row {score['score_id']} names an answer the answers lack")
+                ahead[answer["answer_id"]] = answer
+            yield score, ahead.pop(score["answer_id"])
+
+
 def run(
     cfg: RunConfig,
     plan: StagePlan,
@@ -153,10 +171,7 @@ def run(
     log: Callable[[str], None] = print,
 ) -> ArtifactRef:
     def compute(writer):
-        texts = answers_stage.text_column  # no token logprobs: curation reads texts only
-        answers = {a["answer_id"]: a for a in store.read_rows(plan.parent("answers"), columns=texts)}
-        scores = [s for s in store.read_rows(plan.parent("score")) if s["split"] == "train"]
-        curated = [curate_rows(cfg, plan.key, s, answers[s["answer_id"]]) for s in scores]
+        curated = [curate_rows(cfg, plan.key, s, a) for s, a in scored_answers(store, plan) if s["split"] == "train"]
         eligible = len({r["question_id"] for q in curated for r in q["data"] + q["sft"]})
         curated = apply_budget(curated, cfg.curate.max_questions, cfg.seed)
         tables: dict[str, list[dict]] = {"data": [], "sft": [], "rejected": []}

@@ -9,8 +9,8 @@ from collections import Counter
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import StageInputError
 from selftrain_core.export.suite import read_suite
-from selftrain_core.stages.answers.stage import text_column
 from selftrain_core.stages.base import StagePlan
+from selftrain_core.stages.evaluate.generation import Generation
 from selftrain_core.stages.evaluate.gold import content_words
 from selftrain_core.stages.evaluate.new_questions import duplicates, write_questions
 from selftrain_core.stages.evaluate.sets import (
@@ -24,15 +24,21 @@ from selftrain_core.stages.evaluate.sets import (
 )
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
+# What the sets need of the answers and score rows: each question with its grounded reference, and its scores
+ANSWER_COLUMNS = ["answer_id", "question_id", "chunk_id", "question", "title", "reference", "split"]
+SCORE_COLUMNS = ["answer_id", "s_k", "s_l"]
 
-def build_items(cfg: RunConfig, store: ArtifactStore, plan: StagePlan, embedder) -> tuple[list[dict], Counter]:
+
+def build_items(
+    cfg: RunConfig, store: ArtifactStore, plan: StagePlan, embedder, generation: Generation
+) -> tuple[list[dict], Counter]:
     """Every evaluation item of the configured sets (train_new without references yet), and drops by reason."""
     e, drops = cfg.evaluate, Counter()
-    answers = store.read_rows(plan.parent("answers"), columns=text_column)  # texts only: no token logprobs
+    answers = store.read_rows(plan.parent("answers"), columns=ANSWER_COLUMNS)  # the questions, not their samples
     chunks = store.read_rows(plan.parent("chunk"))
     passages = {c["chunk_id"]: c["text"] for c in chunks}
     doc_of = {c["chunk_id"]: c["doc_id"] for c in chunks}
-    scores = {s["answer_id"]: s for s in store.read_rows(plan.parent("score"))}
+    scores = {s["answer_id"]: s for s in store.read_rows(plan.parent("score"), columns=SCORE_COLUMNS)}
     trained_questions = [a["question"] for a in answers if a["split"] == "train"]
     sets: dict[str, list[dict]] = {}
     if "held_out" in e.sets:
@@ -45,7 +51,7 @@ def build_items(cfg: RunConfig, store: ArtifactStore, plan: StagePlan, embedder)
         train_chunks = keep_documents((c for c in chunks if c["split"] == "train"), e.documents, cfg.seed)
         limit = 2 * e.max_questions_per_set if e.max_questions_per_set else None  # room for the filters' drops
         train_chunks = capped([{**c, "set": "train_new", "question_id": c["chunk_id"]} for c in train_chunks], limit, 0)
-        written, filtered = write_questions(cfg, train_chunks)
+        written, filtered = write_questions(cfg, train_chunks, generation)
         drops.update({f"train_new:{k}": v for k, v in filtered.items()})
         titles = {c["chunk_id"]: c["title"] for c in chunks}
         sets["train_new"] = [

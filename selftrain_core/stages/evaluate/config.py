@@ -135,6 +135,13 @@ class EvaluateConfig(StrictModel):
     bootstrap_samples: int = Field(2000, gt=10, description="Bootstrap resamples for confidence intervals.")
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence level of the intervals.")
     batch_size: int = Field(8, gt=0, description="Requests per generate call.", json_schema_extra=RUNTIME)
+    shard_size: int = Field(
+        64,
+        gt=0,
+        description="Requests per shard of each model's answers (and the new questions): a crash keeps the finished "
+        "shards and the rerun generates the rest; with executor.kind=ray, the unit a Ray worker takes.",
+        json_schema_extra=RUNTIME,
+    )
 
     @field_validator("suite")
     @classmethod

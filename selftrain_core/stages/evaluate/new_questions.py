@@ -16,17 +16,20 @@ from typing import Any
 import numpy as np
 
 from selftrain_core.backends.base import ChatRequest
-from selftrain_core.backends.loading import open_backend
 from selftrain_core.backends.settings import GenerationSettings
 from selftrain_core.config import RunConfig
 from selftrain_core.hashing import derive_seed, stable_hash
 from selftrain_core.prompts import load_prompt
+from selftrain_core.stages.evaluate.generation import Generation
 from selftrain_core.stages.questions.dedupe import NearDuplicates, word_counts
 from selftrain_core.stages.questions.stage import extract_question, reject_reason, words
 
 
-def write_questions(cfg: RunConfig, chunks: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], Counter]:
-    """(kept questions: question_id, chunk_id, doc_id, question; drops by filter name) for the given chunks."""
+def write_questions(
+    cfg: RunConfig, chunks: Sequence[dict[str, Any]], generation: Generation
+) -> tuple[list[dict[str, Any]], Counter]:
+    """(kept questions: question_id, chunk_id, doc_id, question; drops by filter name) for the given chunks, the
+    writer's completions kept as the table `questions_new`."""
     q, prompt = cfg.questions, load_prompt(cfg.evaluate.question_prompt)
     requests = [
         ChatRequest(
@@ -41,12 +44,9 @@ def write_questions(cfg: RunConfig, chunks: Sequence[dict[str, Any]]) -> tuple[l
         )
         for c in chunks
     ]
-    backend = open_backend(GenerationSettings.for_questions(cfg))
-    try:
-        results = backend.generate(requests)
-    finally:
-        backend.close()
-    questions = [extract_question(result.completions[0].text) for result in results]
+    settings = GenerationSettings.for_questions(cfg)
+    texts = generation.texts("questions_new", settings, settings.resolve(), requests)
+    questions = [extract_question(text) for text in texts]
     counts = word_counts(words(question) for question in questions)
     kept, kept_words, drops = [], NearDuplicates(q.near_duplicate_jaccard, frequencies=counts), Counter()
     for chunk, question in zip(chunks, questions, strict=True):

@@ -16,6 +16,7 @@ n, interval), `judge` (verdicts with the judge's raw replies); `report.md`, `plo
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -34,9 +35,10 @@ from selftrain_core.stages.answers.stage import policy_models
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.evaluate import plots
 from selftrain_core.stages.evaluate.agreement import agreement_rows
-from selftrain_core.stages.evaluate.answering import answer_all, arm_answers, request
+from selftrain_core.stages.evaluate.answering import arm_answers, base_answers, request
 from selftrain_core.stages.evaluate.cards import write_cards
 from selftrain_core.stages.evaluate.collect import build_items
+from selftrain_core.stages.evaluate.generation import Generation
 from selftrain_core.stages.evaluate.grading import ROW_SCHEMA, grade
 from selftrain_core.stages.evaluate.grounding import document_support, lexical_support, nli_support
 from selftrain_core.stages.evaluate.judge import prompt_id as judge_prompt_id
@@ -78,8 +80,8 @@ def arms_of(trained: ArtifactRef | dict[str, ArtifactRef]) -> dict[str, Artifact
     """The trained arms by name: one train artifact is the arm 'trained'."""
     arms = trained if isinstance(trained, dict) else {"trained": trained}
     reserved = {"base", "previous", "base+document", "scorer"}
-    if not arms or reserved & set(arms) or any("-" in a or ":" in a for a in arms):
-        raise StageInputError(f"arm names must be new names without '-' or ':', got {sorted(arms)}")
+    if not arms or reserved & set(arms) or not all(re.fullmatch(r"[A-Za-z0-9_]+", a) for a in arms):
+        raise StageInputError(f"arm names must be new names of letters, digits and '_', got {sorted(arms)}")
     return arms
 
 
@@ -172,23 +174,26 @@ def run(
         return loaded[0]
 
     def compute(writer):
-        items, drops = build_items(cfg, store, plan, embedder)
+        generation = Generation(writer, e.shard_size, log)
+        items, drops = build_items(cfg, store, plan, embedder, generation)
         if not items:
             raise StageInputError(
                 f"no evaluation questions in the sets {e.sets} (documents: {e.documents}): raise "
                 "ingest.test_fraction, add documents, or choose other evaluate.sets"
             )
-        base = resolve_model(cfg.model.name, cfg.model.revision)
         new = [i for i in items if i["reference"] is None and i["gold"] is None]  # train_new: grounded references
-        batches = [[request(cfg, i, with_document=True) for i in new], [request(cfg, i) for i in items]]
+        batches = {
+            "reference": [request(cfg, i, with_document=True, kind="reference") for i in new],
+            "without": [request(cfg, i, kind="without") for i in items],
+        }
         if e.with_document:
-            batches.append([request(cfg, i, with_document=True) for i in items])
-        done = answer_all(cfg, base, None, "base", batches)
-        for it, reference in zip(new, done[0], strict=True):
+            batches["with"] = [request(cfg, i, with_document=True, kind="with") for i in items]
+        done = base_answers(cfg, generation, batches)
+        for it, reference in zip(new, done["reference"], strict=True):
             it["reference"] = reference
-        answers = {"base": done[1], **arm_answers(cfg, store, plan, batches[1])}
+        answers = {"base": done["without"], **arm_answers(cfg, store, plan, generation, batches["without"])}
         if e.with_document:
-            answers["base+document"] = done[2]
+            answers["base+document"] = done["with"]
         support = support_of(cfg, embedder)
         documents = [i["document"] for i in items]
         rows = []
@@ -227,6 +232,7 @@ def run(
             "judge_verdicts_asked": asked,
             "usage": usage,
             "run_signature": run_signature(cfg),  # which run this evaluates, for scheduled retraining
+            **generation.manifest(),
         }
 
     return execute(plan, store, run_info, compute, log)
