@@ -14,7 +14,8 @@ them), so lineage, caching and deletion work on it alone, and the manifest names
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,11 +30,43 @@ log = logging.getLogger(__name__)
 Row = dict[str, Any]
 
 
+class ReusedRows(Mapping[str, Row]):
+    """id -> the row an earlier artifact holds for it. Found by reading the id column alone; a row is read when it is
+    asked for, with the rest of its source shard (a stage's shard takes its reused rows from one or two earlier
+    shards, in order), and the last two source shards are kept: memory holds the ids, not every reused row with its
+    token logprobs. `extra(id)` overrides fields of the stored row (the split, which is the current corpus's)."""
+
+    def __init__(self, store: ArtifactStore, stage: str, table: str, id_field: str, extra=None):
+        self.store, self.stage, self.table, self.id_field, self.extra = store, stage, table, id_field, extra
+        self.where: dict[str, tuple[str, int]] = {}  # id -> (artifact key, shard index)
+        self._shards: OrderedDict[tuple[str, int], dict[str, Row]] = OrderedDict()
+
+    def __getitem__(self, id_: str) -> Row:
+        source = self.where[id_]
+        if source not in self._shards:
+            table = self.store.read_shard((self.stage, source[0]), self.table, source[1])
+            self._shards[source] = {row[self.id_field]: row for row in table.to_pylist()}
+            while len(self._shards) > 2:
+                self._shards.popitem(last=False)
+        self._shards.move_to_end(source)
+        row = self._shards[source][id_]
+        return {**row, **self.extra(id_)} if self.extra else row
+
+    def __contains__(self, id_: object) -> bool:
+        return id_ in self.where
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.where)
+
+    def __len__(self) -> int:
+        return len(self.where)
+
+
 @dataclass
 class Reused:
-    """Rows found for some of the wanted ids (id -> row) and the artifacts they came from."""
+    """Rows found for some of the wanted ids (id -> row, read when asked) and the artifacts they came from."""
 
-    rows: dict[str, Row] = field(default_factory=dict)
+    rows: ReusedRows
     sources: list[str] = field(default_factory=list)
 
     def record(self, computed: int) -> dict[str, Any]:
@@ -49,12 +82,14 @@ def find_reusable(
     wanted: Iterable[str],
     enabled: bool = True,
     say: Callable[[str], None] = print,
+    extra: Callable[[str], Row] | None = None,
 ) -> Reused:
     """The rows of `table` that complete artifacts of `plan`'s stage with its work key hold for the `wanted` ids,
-    newest artifact first. The scan stops at the first artifact that adds no row: each artifact holds every row of
-    its corpus, so the one before it rarely has more, and a weekly run reads one or two artifacts, not its whole
-    history. An artifact that cannot be read is skipped (it is someone else's to repair)."""
-    missing, found = set(wanted), Reused()
+    newest artifact first (`extra(id)`: fields that replace the stored ones). The scan stops at the first artifact
+    that adds no row: each artifact holds every row of its corpus, so the one before it rarely has more, and a weekly
+    run reads one or two artifacts, not its whole history. An artifact that cannot be read is skipped (it is someone
+    else's to repair)."""
+    missing, found = set(wanted), Reused(ReusedRows(store, plan.stage, table, id_field, extra))
     if not enabled or not missing or not plan.work_key:
         return found
     for manifest in store.list(plan.stage):
@@ -63,15 +98,15 @@ def find_reusable(
         if table not in manifest.get("tables", {}):
             continue
         try:
-            rows = _rows_for(store, (plan.stage, manifest["key"]), table, id_field, missing)
+            where = _locate(store, manifest["key"], plan.stage, table, id_field, missing)
         except (SelftrainError, OSError) as exc:
             log.warning("%s: not reusing rows of %s (%s)", plan.stage, manifest["key"], exc)
             continue
-        if not rows:
+        if not where:
             break
-        found.rows.update(rows)
+        found.rows.where.update(where)
         found.sources.append(manifest["key"])
-        missing -= rows.keys()
+        missing -= where.keys()
         if not missing:
             break
     if found.rows:
@@ -79,10 +114,13 @@ def find_reusable(
     return found
 
 
-def _rows_for(store: ArtifactStore, ref: tuple[str, str], table: str, id_field: str, ids: set[str]) -> dict[str, Row]:
-    """id -> row of an artifact's rows with one of `ids`; all or nothing (a shard that fails its checksum raises)."""
-    wanted, rows = pa.array(sorted(ids), pa.string()), {}
-    for shard in store.iter_tables(ref, table):
-        for row in shard.filter(pc.is_in(shard[id_field], wanted)).to_pylist():
-            rows[row[id_field]] = row
-    return rows
+def _locate(
+    store: ArtifactStore, key: str, stage: str, table: str, id_field: str, ids: set[str]
+) -> dict[str, tuple[str, int]]:
+    """id -> (key, shard index) of an artifact's rows with one of `ids`, from the id column alone; all or nothing
+    (every shard is checked against its checksum: one that fails raises)."""
+    wanted, where = pa.array(sorted(ids), pa.string()), {}
+    for index, shard in enumerate(store.iter_tables((stage, key), table, columns=[id_field])):
+        for id_ in shard.filter(pc.is_in(shard[id_field], wanted))[id_field].to_pylist():
+            where[id_] = (key, index)
+    return where

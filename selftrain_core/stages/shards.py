@@ -10,7 +10,7 @@ written to the same artifact with the same markers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Any
 
@@ -43,7 +43,7 @@ class BackendShards:
         id_field: str,
         stage: str,
         log: Callable[[str], None],
-        reused: dict[str, Row] | None = None,
+        reused: Mapping[str, Row] | None = None,
     ):
         self.writer, self.table, self.stage, self.meta_key = writer, table, stage, f"{id_field}s"
         self.log = log
@@ -155,10 +155,11 @@ class BackendShards:
     def _generate_on_ray(self, settings, model, spec, shard_rows, schema, update, per_item, todo) -> Usage:
         from selftrain_core.cluster.shard_pool import BackendSpec, ShardJob, run_on_cluster
 
-        jobs = [ShardJob(i, self._items(i), {self.meta_key: self.ids[i]}, len(self._new(i))) for i in todo]
+        # read as actors free up: the driver holds the reused rows of the shards in flight, not of all of them
+        jobs = (ShardJob(i, self._items(i), {self.meta_key: self.ids[i]}, len(self._new(i))) for i in todo)
         spec, rows = spec or BackendSpec(settings, model.fingerprint), merged_rows(shard_rows)
         usage, self.nodes = run_on_cluster(
-            settings.executor, spec, rows, jobs, self.writer, self.table, schema, update, per_item, self.log
+            settings.executor, spec, rows, jobs, self.writer, self.table, schema, update, per_item, self.log, len(todo)
         )
         return usage
 

@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
-from fsspec.implementations.local import LocalFileSystem
 from pydantic import BaseModel, ConfigDict
 
 from selftrain_core.errors import ArtifactNotFoundError, ConfigError, CorruptArtifactError, SelftrainError
-from selftrain_core.hashing import bytes_sha256, stream_sha256
+from selftrain_core.hashing import bytes_sha256
+from selftrain_core.store import digests
 from selftrain_core.store.objects import install_hint
 
 MANIFEST = "manifest.json"
@@ -37,11 +36,6 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
 
 log = logging.getLogger(__name__)
-
-# sha256 of files this process has hashed, keyed by the file's state (see ArtifactStore.file_sha256). Shared by all
-# ArtifactStore objects: the flow and each stage task make their own. Cleared when full (a long-lived worker).
-_DIGESTS: dict[tuple[Any, ...], str] = {}
-_DIGESTS_MAX = 100_000
 
 
 class ManifestFormatError(SelftrainError):
@@ -149,31 +143,8 @@ class ArtifactStore:
 
     # --- file hashes ---------------------------------------------------------------------------------
     def file_sha256(self, path: str) -> str:
-        """Hex sha256 of a file in this store, read in blocks, remembered for this process by the file's state.
-
-        The state is (size, mtime_ns, inode) on a local disk and fsspec's `ukey` (from the file's info: size, ETag
-        or modification time) elsewhere, so a file rewritten or replaced is hashed again. An in-place edit that keeps
-        the size and lands in the same tick of the filesystem's clock is not seen, as with any stat-based cache.
-        """
-        state = self._state(path)
-        digest = _DIGESTS.get(state)
-        if digest is None:
-            with self.fs.open(path, "rb") as handle:
-                digest = stream_sha256(handle)
-            self._remember(state, digest)
-        return digest
-
-    def _state(self, path: str) -> tuple[Any, ...]:
-        if isinstance(self.fs, LocalFileSystem):
-            st = os.stat(path)
-            return ("file", path, st.st_size, st.st_mtime_ns, st.st_ino)
-        return (self.fs.unstrip_protocol(path), self.fs.ukey(path))
-
-    @staticmethod
-    def _remember(state: tuple[Any, ...], digest: str) -> None:
-        if len(_DIGESTS) >= _DIGESTS_MAX:
-            _DIGESTS.clear()
-        _DIGESTS[state] = digest
+        """Hex sha256 of a file in this store, read in blocks, once per process per file state (store/digests.py)."""
+        return digests.file_sha256(self.fs, path)
 
     # --- tables --------------------------------------------------------------------------------------
     def read_table(self, ref: ArtifactRef | tuple[str, str], table: str = "data", columns: Columns = None) -> pa.Table:
@@ -193,24 +164,37 @@ class ArtifactStore:
         largest columns undecoded)."""
         stage, key = (ref.stage, ref.key) if isinstance(ref, ArtifactRef) else ref
         manifest = self.manifest(stage, key)
+        for rel in self._shards(manifest, stage, key, table):
+            yield self._read_verified(manifest, stage, key, rel, columns)
+
+    def read_shard(
+        self, ref: ArtifactRef | tuple[str, str], table: str, index: int, columns: Columns = None
+    ) -> pa.Table:
+        """Shard `index` (in shard order) of `table`, checked against its manifest checksum."""
+        stage, key = (ref.stage, ref.key) if isinstance(ref, ArtifactRef) else ref
+        manifest = self.manifest(stage, key)
+        return self._read_verified(manifest, stage, key, self._shards(manifest, stage, key, table)[index], columns)
+
+    @staticmethod
+    def _shards(manifest: dict[str, Any], stage: str, key: str, table: str) -> list[str]:
         shards = manifest["tables"].get(table)
         if shards is None:
             raise ArtifactNotFoundError(f"{stage}/{key} has no table {table!r}; tables: {sorted(manifest['tables'])}")
-        for rel in shards:
-            path, expected = f"{self.dir(stage, key)}/{rel}", manifest["files"][rel]["sha256"]
-            state = self._state(path)
-            data = self.fs.cat_file(path)
-            if _DIGESTS.get(state) != expected:  # not verified in this state yet: hash the bytes just read
-                digest = bytes_sha256(data)
-                if digest != expected:
-                    raise CorruptArtifactError(f"{stage}/{key}/{rel} does not match its checksum; delete and recompute")
-                self._remember(state, digest)
-            if callable(columns):
-                names = [n for n in pq.ParquetFile(pa.BufferReader(data)).schema_arrow.names if columns(n)]
-                yield pq.read_table(pa.BufferReader(data), columns=names)
-            else:
-                yield pq.read_table(pa.BufferReader(data), columns=columns)
-            del data
+        return shards
+
+    def _read_verified(self, manifest: dict[str, Any], stage: str, key: str, rel: str, columns: Columns) -> pa.Table:
+        path, expected = f"{self.dir(stage, key)}/{rel}", manifest["files"][rel]["sha256"]
+        state = digests.file_state(self.fs, path)
+        data = self.fs.cat_file(path)
+        if digests.known(state) != expected:  # not verified in this state yet: hash the bytes just read
+            digest = bytes_sha256(data)
+            if digest != expected:
+                raise CorruptArtifactError(f"{stage}/{key}/{rel} does not match its checksum; delete and recompute")
+            digests.remember(state, digest)
+        if callable(columns):
+            names = [n for n in pq.ParquetFile(pa.BufferReader(data)).schema_arrow.names if columns(n)]
+            return pq.read_table(pa.BufferReader(data), columns=names)
+        return pq.read_table(pa.BufferReader(data), columns=columns)
 
     def read_rows(
         self, ref: ArtifactRef | tuple[str, str], table: str = "data", columns: Columns = None

@@ -191,9 +191,14 @@ def run(
         if not questions:
             raise StageInputError("no questions to answer: every question was rejected (see the questions stage)")
         split = {q["question_id"]: q["split"] for q in questions}
-        reused = find_reusable(store, plan, "data", "question_id", split, cfg.reuse, log)
-        rows = {i: {**row, "split": split[i]} for i, row in reused.rows.items()}  # the split is this corpus's
-        shards = BackendShards(writer, "data", questions, cfg.answers.shard_size, "question_id", STAGE, log, rows)
+
+        def this_split(question_id: str) -> dict[str, str]:  # a reused row takes the split of this corpus
+            return {"split": split[question_id]}
+
+        reused = find_reusable(store, plan, "data", "question_id", split, cfg.reuse, log, this_split)
+        shards = BackendShards(
+            writer, "data", questions, cfg.answers.shard_size, "question_id", STAGE, log, reused.rows
+        )
         generation = GenerationSettings.for_answers(cfg)
         model = generation.resolve()
         policy_name = model.name + (f"+adapter:{plan.models[1]['fingerprint']}" if cfg.model.adapter else "")

@@ -200,21 +200,22 @@ def run(
         split = dict(zip(ids["answer_id"], ids["split"], strict=True))
         size = cfg.score.shard_size
         blocks = [ids["answer_id"][i : i + size] for i in range(0, len(split), size)]
-        reused = find_reusable(store, plan, "data", "answer_id", split, cfg.reuse, log)
+
+        def this_split(answer_id: str) -> dict[str, str]:  # a reused row takes the split of this corpus
+            return {"split": split[answer_id]}
+
+        reused = find_reusable(store, plan, "data", "answer_id", split, cfg.reuse, log, this_split)
         scored, copied = blocks_to_write(writer, blocks, reused.rows)
         models = open_models(cfg, scorer_models(cfg))  # loaded at the first answer to score, if there is one
         engine = ScorerEngine(open_configured_scorer(cfg, models), models)
         passages = passages_for(store, answers_ref) if engine.scorer.needs_document or cfg.answers.explicitation else {}
         rows_of = merged_rows(block_rows(cfg, plan.work_key, passages))
 
-        def reused_row(answer_id: str) -> dict[str, Any]:
-            return {**reused.rows[answer_id], "split": split[answer_id]}  # the split is this corpus's
-
         def jobs():  # the blocks to score, read shard by shard as they are needed
             wanted = set(scored)
             for index, block in enumerate(answer_blocks(store, answers_ref, size)):
                 if index in wanted:
-                    items = [{**a, REUSED: reused_row(a["answer_id"])} if a["answer_id"] in reused.rows else a
+                    items = [{**a, REUSED: reused.rows[a["answer_id"]]} if a["answer_id"] in reused.rows else a
                              for a in block]  # fmt: skip
                     yield ShardJob(index, items, {"answer_ids": blocks[index]}, sum(REUSED not in i for i in items))
 
@@ -228,7 +229,7 @@ def run(
                 log(f"score: shard {job.index + 1} of {len(blocks)}")
         seconds, new = time.perf_counter() - start, sum(a not in reused.rows for i in scored for a in blocks[i])
         for index in copied:  # last: a scorer that fails to load leaves no folder behind
-            rows = [reused_row(a) for a in blocks[index]]
+            rows = [reused.rows[a] for a in blocks[index]]
             writer.write_shard(
                 "data", index, pa.Table.from_pylist(rows, schema=schema(cfg)), {"answer_ids": blocks[index]}
             )

@@ -99,3 +99,30 @@ def test_rows_come_only_from_intact_artifacts_with_the_same_work_key(tmp_path):
     assert found.sources == ["good"]
     assert found.record(1) == {"reuse": {"reused_rows": 2, "computed_rows": 1, "reused_from": ["good"]}}
     assert find_reusable(store, plan, "data", "item_id", ["a"], enabled=False).rows == {}
+
+
+def test_reused_rows_are_found_by_id_and_read_a_source_shard_at_a_time(tmp_path, monkeypatch):
+    """Memory holds the reused ids and at most two source shards, not every reused row (answers' carry logprobs)."""
+    store = ArtifactStore(str(tmp_path))
+    plan = make_plan("answers", 1, {"n": 5})
+    writer = ArtifactWriter(store, "answers", "week1")
+    for index in range(4):
+        rows = [{"item_id": f"{index}-{j}", "value": f"v{index}-{j}"} for j in range(3)]
+        writer.write_shard("data", index, pa.Table.from_pylist(rows, schema=SCHEMA))
+    writer.commit({"work_key": plan.work_key})
+    reads: list[int] = []
+    read_shard = ArtifactStore.read_shard
+
+    def counted(self, ref, table, index, columns=None):
+        reads.append(index)
+        return read_shard(self, ref, table, index, columns)
+
+    monkeypatch.setattr(ArtifactStore, "read_shard", counted)
+    wanted = [f"{i}-{j}" for i in range(4) for j in range(3)]
+    found = find_reusable(store, plan, "data", "item_id", wanted, say=lambda _: None, extra=lambda i: {"split": "x"})
+    assert len(found.rows) == 12 and "3-2" in found.rows and reads == [], "found from the id column alone"
+    assert [found.rows[i]["value"] for i in wanted] == [f"v{i}" for i in wanted]
+    assert reads == [0, 1, 2, 3], "each source shard read once, when its rows are asked for"
+    assert len(found.rows._shards) == 2, "the last two source shards kept"
+    assert found.rows["0-0"] == {"item_id": "0-0", "value": "v0-0", "split": "x"}, "extra fields replace stored ones"
+    assert reads[-1] == 0

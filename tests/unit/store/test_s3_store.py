@@ -116,7 +116,7 @@ def test_checksums_and_downloads_stream_in_blocks(s3_root, monkeypatch):
     with monkeypatch.context() as patched:
         patched.setattr(s3fs.core.S3File, "read", recording_read)
         patched.setattr(s3fs.S3FileSystem, "cat_file", whole_file)
-        patched.setattr("selftrain_core.store.artifact_store._DIGESTS", {})
+        patched.setattr("selftrain_core.store.digests._DIGESTS", {})
         assert store.verify("demo", ref.key) == []
         folder = local_folder(store, ref, "adapter")
     assert sizes and all(0 < n <= 1 << 20 for n in sizes), sizes
