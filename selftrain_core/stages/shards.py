@@ -157,7 +157,7 @@ class BackendShards:
 
         # read as actors free up: the driver holds the reused rows of the shards in flight, not of all of them
         jobs = (ShardJob(i, self._items(i), {self.meta_key: self.ids[i]}, len(self._new(i))) for i in todo)
-        spec, rows = spec or BackendSpec(settings, model.fingerprint), merged_rows(shard_rows)
+        spec, rows = spec or BackendSpec.of(settings, model.fingerprint), merged_rows(shard_rows)
         usage, self.nodes = run_on_cluster(
             settings.executor, spec, rows, jobs, self.writer, self.table, schema, update, per_item, self.log, len(todo)
         )

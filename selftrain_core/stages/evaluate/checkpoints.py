@@ -12,7 +12,7 @@ from typing import Any
 
 from selftrain_core.backends.loading import open_backend
 from selftrain_core.backends.settings import GenerationSettings
-from selftrain_core.cluster.jobs import BackendSpec
+from selftrain_core.cluster.jobs import BackendSpec, WithFolder
 from selftrain_core.models.resolve import ResolvedModel
 from selftrain_core.stages.train.stage import trained_checkpoint
 from selftrain_core.store import ArtifactRef, ArtifactStore
@@ -74,19 +74,3 @@ class ArmSpec:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         return WithFolder(backend, folder)
-
-
-class WithFolder:
-    """A backend that removes the folder it reads its checkpoint from when it closes."""
-
-    def __init__(self, backend: Any, folder: str):
-        self.backend, self.folder = backend, folder
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.backend, name)
-
-    def close(self) -> None:
-        try:
-            self.backend.close()
-        finally:
-            shutil.rmtree(self.folder, ignore_errors=True)

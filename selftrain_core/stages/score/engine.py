@@ -8,9 +8,12 @@ lazily, at the first block.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from selftrain_core.cluster.jobs import AdapterFiles
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import SelftrainError
 from selftrain_core.models.resolve import ResolvedModel, resolve_model
@@ -58,16 +61,25 @@ def open_configured_scorer(cfg: RunConfig, models: ScorerModels | None = None):
 class ScorerEngine:
     scorer: Any
     models: Any
+    folder: str | None = None  # an actor's copy of the policy's adapter (rounds 2+), removed when it closes
 
     def close(self) -> None:
         """The models are the process's; an actor's go with it."""
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
 class ScorerSpec:
     cfg: RunConfig
     fingerprints: dict[str, str]  # role -> the driver's fingerprint
+    adapter: AdapterFiles | None = None  # a policy scorer's adapter (rounds 2+), from the driver's folder
     section: str = "score"
+
+    @classmethod
+    def of(cls, cfg: RunConfig, fingerprints: dict[str, str]) -> ScorerSpec:
+        policy = "policy" in fingerprints and cfg.model.adapter
+        return cls(cfg, fingerprints, AdapterFiles.read(cfg.model.adapter) if policy else None)
 
     def open(self, node: str) -> ScorerEngine:
         resolved = scorer_models(self.cfg)
@@ -77,5 +89,9 @@ class ScorerSpec:
                     f"score: the {role} model {model.name!r} on node {node} is not the driver's (fingerprint "
                     f"{model.fingerprint}, the driver has {self.fingerprints[role]}): give every node the same files"
                 )
-        models = open_models(self.cfg, resolved)
-        return ScorerEngine(open_configured_scorer(self.cfg, models), models)
+        cfg, folder = self.cfg, None
+        if self.adapter is not None:  # the driver's adapter files, in a folder of this node's
+            folder = self.adapter.write(tempfile.mkdtemp(prefix="selftrain-adapter-"))
+            cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"adapter": folder})})
+        models = open_models(cfg, resolved)
+        return ScorerEngine(open_configured_scorer(cfg, models), models, folder)

@@ -177,7 +177,7 @@ def score_on_ray(cfg: RunConfig, plan: StagePlan, writer, rows_of, jobs, expecte
     from selftrain_core.cluster.shard_pool import run_on_cluster
 
     fingerprints = {m["role"]: m["fingerprint"] for m in plan.models}
-    spec = ScorerSpec(cfg, {role: fingerprints[role] for role in model_roles(cfg)})
+    spec = ScorerSpec.of(cfg, {role: fingerprints[role] for role in model_roles(cfg)})
     _, nodes = run_on_cluster(
         cfg.executor, spec, rows_of, jobs, writer, "data", schema(cfg), lambda _: None, 1, log, expected
     )
