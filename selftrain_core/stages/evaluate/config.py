@@ -134,7 +134,13 @@ class EvaluateConfig(StrictModel):
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="Pairwise LLM judge, base vs trained.")
     bootstrap_samples: int = Field(2000, gt=10, description="Bootstrap resamples for confidence intervals.")
     confidence: float = Field(0.95, gt=0.5, lt=1.0, description="Confidence level of the intervals.")
-    batch_size: int = Field(8, gt=0, description="Requests per generate call.", json_schema_extra=RUNTIME)
+    batch_size: int = Field(
+        32,
+        gt=0,
+        description="Requests per generate call (greedy, one row each: larger batches than sampling's pay; "
+        "bench/batch_size.py).",
+        json_schema_extra=RUNTIME,
+    )
     shard_size: int = Field(
         64,
         gt=0,
