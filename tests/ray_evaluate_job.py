@@ -31,7 +31,7 @@ def main(args: list[str]) -> None:
     models = root / "models"
     lm, embedder = build_tiny_lm(models / "lm"), build_tiny_embedder(models / "embedder")
     data = tiny_config_data(lm, embedder, write_corpus(root / "docs.jsonl"), root / "artifacts")
-    data["train"].update(learning_rate=0.01)  # a trained arm whose answers differ from base's
+    data["train"].update(learning_rate=0.01, num_epochs=2)  # a trained arm whose answers differ from base's
     data["evaluate"].update(judge={"enabled": False}, shard_size=3)
     local = build_run_config(data)
     refs, _ = run_pipeline(local, stop_after="train")
@@ -48,7 +48,12 @@ def main(args: list[str]) -> None:
     on_ray = build_run_config({**data, "executor": {"kind": "ray", "workers": 2}})
     lines: list[str] = []
     ray_key, ray_files, manifest = run(on_ray, "ray", lines)
+    ref = store.ref("evaluate", ray_key)
+    base = {r["request_id"].split("/", 1)[1]: r["text"] for r in store.read_rows(ref, "answers_base")
+            if r["request_id"].startswith("without/")}  # fmt: skip
+    trained = {r["request_id"].split("/", 1)[1]: r["text"] for r in store.read_rows(ref, "answers_trained")}
     result = {
+        "arm_differs": sum(base[i] != text for i, text in trained.items()),
         "keys": [local_key, ray_key],
         "local": local_files,
         "ray": ray_files,

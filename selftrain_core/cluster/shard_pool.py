@@ -107,8 +107,8 @@ def _start(ray: Any, executor: ExecutorConfig, spec, shard_rows, count: int) -> 
         max_restarts=0,
     )
     threads = executor.threads_per_worker or max(1, int(executor.cpus_per_worker))
-    function = ray.put(shard_rows)
-    actors = [remote.remote(spec, function, threads) for _ in range(count)]
+    function, shared = ray.put(shard_rows), ray.put(spec)  # once, not once per actor (a spec may carry an adapter)
+    actors = [remote.remote(shared, function, threads) for _ in range(count)]
     try:
         pending = [a.ready.remote() for a in actors]
         ready, _ = ray.wait(pending, num_returns=len(pending), timeout=executor.start_timeout_s)

@@ -14,8 +14,8 @@ class ExecutorConfig(StrictModel):
     kind: Literal["local", "ray"] = Field(
         "local",
         description="local: shards run in the stage's own process. ray: the shards of questions, answers, score and "
-        "evaluate's answering run on Ray actors that each load the model once (a served model needs none: the server "
-        "is the pool).",
+        "evaluate's generation (new questions, references, every model's answers) run on Ray actors that each load "
+        "the model once (a served model needs none: the server is the pool).",
         json_schema_extra=RUNTIME,
     )
     address: str | None = Field(

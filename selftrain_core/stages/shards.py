@@ -1,5 +1,6 @@
-"""Generation in shards with completion markers, for the stages that sample a backend (questions, answers): a crash
-or a server that stays down loses at most the shard in flight, and the rerun resumes from the finished shards.
+"""Generation in shards with completion markers, for the work that samples a backend (questions, answers, evaluate's
+generation): a crash or a server that stays down loses at most the shard in flight, and the rerun resumes from the
+finished shards.
 
 A finished shard counts only if its marker lists the same items as the shard planned now (shard_size may have
 changed); any other is discarded. The backend is opened only when a shard needs computing, so a fully resumed stage

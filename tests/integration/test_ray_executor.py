@@ -45,3 +45,4 @@ def test_evaluate_on_two_nodes_fetches_the_trained_adapter_and_equals_the_local_
     assert {"answers_base", "answers_trained", "questions_new"} <= set(nodes), result["log"]
     assert len({node for table in nodes.values() for node in table}) == 2, nodes  # shards on both nodes
     assert result["ray"] == result["local"]  # every table, the report, plots and cards
+    assert result["arm_differs"] > 0, "the actors applied the trained adapter: its answers are not the base's"

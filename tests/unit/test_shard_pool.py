@@ -75,7 +75,8 @@ class FakeRay:
         return Options()
 
     def put(self, value):
-        self.function = value
+        if callable(value):  # the shard function (the spec goes to the object store too)
+            self.function = value
         return value
 
     def get(self, refs):

@@ -63,7 +63,7 @@ def arm_answers(
             folder = checkpoint.fetch(tmp)
             model = checkpoint.model(base, folder)
             out[arm] = generation.texts(table, checkpoint.settings(settings, folder), model, requests)
-    if cfg.model.adapter:  # a local folder: on Ray, at the same path on every node
+    if cfg.model.adapter:  # a local folder: on Ray, its files travel with the actors' spec (cluster/jobs.py)
         previous = GenerationSettings.for_evaluate(cfg, adapter=cfg.model.adapter)
         out["previous"] = generation.texts("answers_previous", previous, base, requests)
     return out

@@ -34,6 +34,7 @@ def build_items(
 ) -> tuple[list[dict], Counter]:
     """Every evaluation item of the configured sets (train_new without references yet), and drops by reason."""
     e, drops = cfg.evaluate, Counter()
+    suite = suite_rows(e.suite, plan.settings["evaluate"]["suite"]) if e.suite else None  # before any generation
     answers = store.read_rows(plan.parent("answers"), columns=ANSWER_COLUMNS)  # the questions, not their samples
     chunks = store.read_rows(plan.parent("chunk"))
     passages = {c["chunk_id"]: c["text"] for c in chunks}
@@ -77,7 +78,7 @@ def build_items(
             drops.update(f"{name}:{r}" for r in found if r)
             sets[name] = [i for i, r in zip(sets[name], found, strict=True) if r is None]
     if e.suite:
-        sets["suite"] = suite_items(suite_rows(e.suite, plan.settings["evaluate"]["suite"]))
+        sets["suite"] = suite_items(suite)
     items = []
     for name in [*e.sets, *(["suite"] if e.suite else [])]:
         items += capped(keep_documents(sets.get(name, []), e.documents, cfg.seed), e.max_questions_per_set, cfg.seed)

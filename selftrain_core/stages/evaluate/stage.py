@@ -176,7 +176,8 @@ def run(
     def compute(writer):
         generation = Generation(writer, e.shard_size, log)
         items, drops = build_items(cfg, store, plan, embedder, generation)
-        if not items:
+        if not items:  # a user's choice of sets: the new questions written for them are of no use to a rerun
+            writer.abort()
             raise StageInputError(
                 f"no evaluation questions in the sets {e.sets} (documents: {e.documents}): raise "
                 "ingest.test_fraction, add documents, or choose other evaluate.sets"

@@ -90,8 +90,13 @@ class ScorerSpec:
                     f"{model.fingerprint}, the driver has {self.fingerprints[role]}): give every node the same files"
                 )
         cfg, folder = self.cfg, None
-        if self.adapter is not None:  # the driver's adapter files, in a folder of this node's
-            folder = self.adapter.write(tempfile.mkdtemp(prefix="selftrain-adapter-"))
-            cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"adapter": folder})})
-        models = open_models(cfg, resolved)
-        return ScorerEngine(open_configured_scorer(cfg, models), models, folder)
+        try:
+            if self.adapter is not None:  # the driver's adapter files, in a folder of this node's
+                folder = self.adapter.write(tempfile.mkdtemp(prefix="selftrain-adapter-"))
+                cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"adapter": folder})})
+            models = open_models(cfg, resolved)
+            return ScorerEngine(open_configured_scorer(cfg, models), models, folder)
+        except BaseException:
+            if folder:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise

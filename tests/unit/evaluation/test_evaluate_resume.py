@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from selftrain_core.errors import StageInputError
 from selftrain_core.stages.evaluate import generation, stage
 from tests.unit.evaluation.test_evaluate_tiny import run_evaluate, trained  # noqa: F401 (the module's fixture)
 
@@ -48,3 +49,22 @@ def test_a_crash_after_the_base_answered_keeps_its_shards_and_the_rerun_answers_
     assert ref.key == whole.key
     assert sum(calls) == len(questions), "only the trained arm's answers are generated again"
     assert store.manifest("evaluate", ref.key)["files"] == manifest["files"], "the same bytes as one whole run"
+
+
+def test_no_questions_left_after_the_new_ones_were_written_leaves_no_folder(
+    trained,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+):
+    data, refs = trained
+    real = stage.build_items
+
+    def none_kept(*args):
+        items, drops = real(*args)  # writes the questions_new shards
+        return [], drops
+
+    monkeypatch.setattr(stage, "build_items", none_kept)
+    root = tmp_path / "empty"
+    with pytest.raises(StageInputError, match="no evaluation questions"):
+        run_evaluate(data, refs, str(root), judge={"enabled": False})
+    assert not list((root / "evaluate").glob("*")), "a user's choice of sets leaves no partial artifact"
