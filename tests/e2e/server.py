@@ -89,14 +89,24 @@ class Api:
             time.sleep(0.5)
         raise TimeoutError(f"prefect server not healthy after {timeout} s: {log.read_text()[-3000:]}")
 
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One API call, sent again after a 503 as Prefect's own client does (the server answers 503 while its
+        database is busy, e.g. on a loaded 2-core machine)."""
+        for wait in (1, 2, 4, 8, 0):
+            response = httpx.request(method, f"{self.url}{path}", timeout=30, **kwargs)
+            if response.status_code != 503 or not wait:
+                return response
+            time.sleep(wait)
+        return response
+
     def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return httpx.post(f"{self.url}{path}", json=body, timeout=30)
+        return self._send("POST", path, json=body)
 
     def delete(self, path: str) -> None:
-        httpx.delete(f"{self.url}{path}", timeout=30).raise_for_status()
+        self._send("DELETE", path).raise_for_status()
 
     def get(self, path: str) -> dict[str, Any]:
-        response = httpx.get(f"{self.url}{path}", timeout=30)
+        response = self._send("GET", path)
         response.raise_for_status()
         return response.json()
 
