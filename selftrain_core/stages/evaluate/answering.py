@@ -4,7 +4,6 @@ trained arm's checkpoint fetched from the store and applied (here, or on each Ra
 
 from __future__ import annotations
 
-import tempfile
 from typing import Any
 
 from selftrain_core.backends.base import ChatRequest
@@ -18,6 +17,7 @@ from selftrain_core.stages.evaluate.checkpoints import ArmCheckpoint, ArmSpec
 from selftrain_core.stages.evaluate.generation import Generation
 from selftrain_core.stages.shards import on_ray
 from selftrain_core.store import ArtifactStore
+from selftrain_core.store.download import local_folder
 
 
 def request(cfg: RunConfig, it: dict[str, Any], with_document: bool = False, kind: str | None = None) -> ChatRequest:
@@ -52,17 +52,16 @@ def arm_answers(
     base = resolve_model(cfg.model.name, cfg.model.revision)
     out: dict[str, list[str]] = {}
     train_refs = [p for p in plan.parents if p.stage == "train"]
-    with tempfile.TemporaryDirectory(prefix="selftrain-eval-") as tmp:
-        for arm, ref in zip(plan.settings["arms"], train_refs, strict=True):
-            checkpoint = ArmCheckpoint.of(arm, shared_root(store.url), store, ref)
-            table = f"answers_{arm}"
-            if on_ray(settings):  # each actor fetches the checkpoint on its own node
-                spec = ArmSpec(settings, checkpoint, base.fingerprint)
-                out[arm] = generation.texts(table, settings, base, requests, spec=spec)
-                continue
-            folder = checkpoint.fetch(tmp)
-            model = checkpoint.model(base, folder)
-            out[arm] = generation.texts(table, checkpoint.settings(settings, folder), model, requests)
+    for arm, ref in zip(plan.settings["arms"], train_refs, strict=True):
+        checkpoint = ArmCheckpoint.of(arm, shared_root(store.url), store, ref)
+        table = f"answers_{arm}"
+        if on_ray(settings):  # each actor fetches the checkpoint on its own node
+            spec = ArmSpec(settings, checkpoint, base.fingerprint)
+            out[arm] = generation.texts(table, settings, base, requests, spec=spec)
+            continue
+        folder = local_folder(store, ref, checkpoint.path)  # the store's own on disk, else a verified cached copy
+        model = checkpoint.model(base, folder)
+        out[arm] = generation.texts(table, checkpoint.settings(settings, folder), model, requests)
     if cfg.model.adapter:  # a local folder: on Ray, its files travel with the actors' spec (cluster/jobs.py)
         previous = GenerationSettings.for_evaluate(cfg, adapter=cfg.model.adapter)
         out["previous"] = generation.texts("answers_previous", previous, base, requests)
