@@ -58,11 +58,6 @@ class ModelCount:
     layers: int
     attention_width: int  # query heads x head dim: attention's context term is 4 * layers * width * context
 
-    def flops(self, prompt_tokens: int, generated_tokens: int) -> float:
-        """2 x weights per generated token; a prefilled token skips the head (decoding keeps the last position's
-        logits only, and that one samples the first generated token)."""
-        return 2 * self.linear * generated_tokens + 2 * (self.linear - self.head) * prompt_tokens
-
 
 def count_model(model) -> ModelCount:
     import torch
@@ -150,7 +145,11 @@ class StageTimes:
     count: ModelCount
 
     def flops(self) -> float:
-        return self.count.flops(self.usage["prompt_tokens"], self.usage["completion_tokens"])
+        """The model's forward work as it ran: 2 (W - H) per real prompt token prefilled (a prompt that several
+        requests read is prefilled once; padding left out), 2 H per prompt (its last position), 2 W per decoded
+        row."""
+        f, c = self.forwards, self.count
+        return 2 * (c.linear - c.head) * f.prefill_tokens + 2 * c.head * f.prefill_rows + 2 * c.linear * f.decode_rows
 
 
 def time_stage(module, cfg, plan, store, repeats: int) -> tuple[StageTimes, object]:

@@ -62,6 +62,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64, help="max new tokens")
     parser.add_argument("--sizes", default="8,16,32", help="comma-separated batch sizes (requests per batch)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--sets", default="greedy,sampled", help="comma-separated request sets to time")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -71,6 +72,7 @@ def main() -> None:
         cfg = build_config(Path(root), args.documents, args.k, args.tokens)
         store, refs = upstream(cfg)
         sets = request_sets(cfg, store, refs, args.sampled, args.tokens)
+        sets = {name: sets[name] for name in args.sets.split(",")}
         best: dict[tuple[str, int], tuple[float, int]] = {}
         texts: dict[tuple[str, int], list[str]] = {}
         for round_ in range(args.rounds):
@@ -89,8 +91,13 @@ def main() -> None:
         f"{time.perf_counter() - started:.0f} s in all; torch threads {torch.get_num_threads()}, load average "
         f"{load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end",
         "",
-        f"requests: greedy {len(sets['greedy'])} (no document, up to {args.tokens} tokens); sampled "
-        f"{len(sets['sampled'])} (the answers stage's for {args.sampled} questions, K = {args.k})",
+        "requests: "
+        + "; ".join(
+            f"greedy {len(sets['greedy'])} (no document, up to {args.tokens} tokens)"
+            if name == "greedy"
+            else f"sampled {len(sets['sampled'])} (the answers stage's for {args.sampled} questions, K = {args.k})"
+            for name in sets
+        ),
         "",
         "| requests | batch size | seconds (best of rounds) | generated tokens | tokens/s | vs first size "
         "| texts as first |",

@@ -11,11 +11,12 @@
   avx512_bf16 or amx_bf16 flag) is printed: without it bf16 matmuls are emulated.
 - stages: the questions stage (greedy) and the answers stage (reference + K with-document + K no-document samples
   per question) on one Wikipedia category, timed whole (model load included) and inside the backend's generate,
-  best of --repeats runs, each on a deleted artifact. Model FLOPs = 2 x W x generated tokens + 2 x (W - H) x
-  prompt tokens, W the weights of every Linear layer incl. the LM head (the tied embedding counts once, as the
-  head), H the head's: decoding prefills a prompt once for its n samples and keeps the last position's logits
-  only. Token counts are the manifest's usage entry (prompt tokens once per request); attention's context term
-  (4 x layers x 576 x context per token) and padding are left out: the note under the table sizes the former.
+  best of --repeats runs, each on a deleted artifact. Model FLOPs are counted from the model's forward calls:
+  2 x (W - H) per real prompt token prefilled + 2 x H per prompt + 2 x W per decoded row, W the weights of every
+  Linear layer incl. the LM head (the tied embedding counts once, as the head), H the head's: decoding prefills a
+  prompt once for all the requests that read it and their n samples, and keeps the last position's logits only.
+  Attention's context term (4 x layers x 576 x context per token) and padding are left out: the note under the
+  table sizes the former. The token columns are the manifest's usage entry (prompt tokens once per request).
   Achieved GFLOP/s = model FLOPs / seconds, and its fraction of the measured peak for the stage's dtype
   (model.dtype, float32 by default; bfloat16 stages run only on a CPU with native bf16, or with --bf16-stages).
   A second table splits generate's time: the model's prefill forwards (real prompt tokens, padding left out, and

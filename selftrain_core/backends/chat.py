@@ -20,10 +20,6 @@ class ChatRequest:
     seed: int = 0
     logprobs: bool = True
 
-    def sampling_key(self) -> tuple:
-        """Requests with equal keys can share one generate call."""
-        return (self.n, self.temperature, self.top_p, self.max_tokens)
-
 
 @dataclass
 class Completion:

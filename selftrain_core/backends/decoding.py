@@ -2,9 +2,10 @@
 
 Why not `model.generate`: generate keeps computing every sequence until the longest one ends, so a batch of 40
 samples where one runs to `max_tokens` costs 40 full-length sequences; sampled answers end at about two thirds of
-the cap. Here finished rows leave the KV cache at once. Each prompt is prefilled once and its cache shared by its
-n samples, and each sample draws from its own `torch.Generator` seeded from (request seed, sample index), so a
-sample does not depend on which other requests share its batch.
+the cap. Here finished rows leave the KV cache at once (kv_cache.py). Each prompt is prefilled once (prefill.py)
+and its cache given to all of its rows, which may belong to several requests with their own settings (the answers
+stage's greedy reference and its K samples with the document read the same prompt). Each sampled row draws from its
+own random stream (sampling.py), so a sample does not depend on which other rows share its batch.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from selftrain_core.backends.kv_cache import preallocate
-from selftrain_core.backends.sampling import sample_tokens
+from selftrain_core.backends.kv_cache import compaction
+from selftrain_core.backends.prefill import prefill, returned_cache
+from selftrain_core.backends.sampling import Sampler
 
 
 @dataclass
@@ -25,6 +27,17 @@ class Sequence:
     finish_reason: str = "length"
 
 
+@dataclass(frozen=True)
+class Row:
+    """One output sequence: which prompt it continues (its index in the batch) and how it is decoded."""
+
+    prompt: int
+    max_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+
+
 def cache_argument(model) -> str:
     """The forward argument that takes the KV cache: `cache` since transformers renamed it (5.2x; the old
     `past_key_values` goes in 5.40), else `past_key_values`. A PEFT model is asked about its base model."""
@@ -32,65 +45,43 @@ def cache_argument(model) -> str:
     return "cache" if "cache" in inspect.signature(type(base).forward).parameters else "past_key_values"
 
 
-def returned_cache(out):
-    """The KV cache a forward pass returned, under either name."""
-    cache = out.get("cache")
-    return cache if cache is not None else out.past_key_values
-
-
 @torch.inference_mode()
-def decode(
-    model,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    n: int,
-    max_tokens: int,
-    temperature: float,
-    top_p: float,
-    seeds: list[int],
-    stop_ids: list[int],
-) -> list[Sequence]:
-    """Left-padded prompts [P, W] -> P * n sequences (prompt-major), each with its tokens and logprobs.
+def decode(model, prompts: list[list[int]], pad_id: int, rows: list[Row], stop_ids: list[int]) -> list[Sequence]:
+    """Prompts (token ids) -> one sequence per row, each with its tokens and logprobs.
 
-    `seeds` holds one seed per output sequence. Logprobs are the model's own (log-softmax of the raw logits).
+    Logprobs are the model's own (log-softmax of the raw logits). A row ends at a stop id (finish "stop", the id
+    not kept) or at its own max_tokens (finish "length").
     """
-    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    out = model(
-        input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True, logits_to_keep=1
-    )
-    cache, logits = preallocate(returned_cache(out), input_ids.shape[1] + max_tokens), out.logits[:, -1]
+    device = model.device
+    steps = max(row.max_tokens for row in rows)
+    start = prefill(model, prompts, pad_id, [row.prompt for row in rows], steps)
+    cache, logits, attention_mask, position = start.cache, start.logits, start.attention_mask, start.position
     cache_kw = cache_argument(model)
-    if n > 1:
-        cache.batch_repeat_interleave(n)
-        logits, attention_mask = logits.repeat_interleave(n, 0), attention_mask.repeat_interleave(n, 0)
-        positions = positions.repeat_interleave(n, 0)
-    position = positions[:, -1]
-    generators = [torch.Generator(device=input_ids.device).manual_seed(seed) for seed in seeds]
-    sequences = [Sequence() for _ in seeds]
-    active = torch.arange(len(seeds))
-    stops = torch.tensor(stop_ids, device=input_ids.device)
-    for step in range(max_tokens):
+    sampler = Sampler(
+        [r.temperature for r in rows], [r.top_p for r in rows], [r.seed for r in rows], steps, device=device
+    )
+    limits = torch.tensor([row.max_tokens for row in rows], device=device)
+    tokens = torch.zeros(len(rows), steps, dtype=torch.long, device=device)
+    logprobs_out = torch.zeros(len(rows), steps, device=device)
+    lengths = torch.zeros(len(rows), dtype=torch.long, device=device)
+    stopped_rows = torch.zeros(len(rows), dtype=torch.bool, device=device)
+    active = torch.arange(len(rows), device=device)
+    stops = torch.tensor(stop_ids, device=device)
+    for step in range(steps):
         logprobs = logits.float().log_softmax(-1)
-        chosen = sample_tokens(logprobs, temperature, top_p, [generators[r] for r in active.tolist()]).to(logits.device)
-        chosen_logprobs = logprobs.gather(-1, chosen.unsqueeze(-1)).squeeze(-1).tolist()
+        chosen = sampler.draw(logprobs, active, step)
+        tokens[active, step] = chosen
+        logprobs_out[active, step] = logprobs.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)
         stopped = torch.isin(chosen, stops)
-        for i, row in enumerate(active.tolist()):
-            if stopped[i]:
-                sequences[row].finish_reason = "stop"
-            else:
-                sequences[row].tokens.append(int(chosen[i]))
-                sequences[row].logprobs.append(chosen_logprobs[i])
-        if step == max_tokens - 1 or bool(stopped.all()):
+        stopped_rows[active] = stopped
+        lengths[active] = step + 1 - stopped.long()
+        done = stopped | (step + 1 >= limits[active])
+        if bool(done.all()):
             break
-        if stopped.any():
-            keep = (~stopped).nonzero().squeeze(-1)
+        if bool(done.any()):
+            keep = compaction(done)
             cache.batch_select_indices(keep)
-            active, chosen, attention_mask, position = (
-                active[keep.cpu()],
-                chosen[keep],
-                attention_mask[keep],
-                position[keep],
-            )
+            active, chosen, attention_mask, position = active[keep], chosen[keep], attention_mask[keep], position[keep]
         attention_mask = torch.cat([attention_mask, attention_mask.new_ones(len(active), 1)], dim=-1)
         position = position + 1
         out = model(
@@ -101,4 +92,9 @@ def decode(
             **{cache_kw: cache},
         )
         cache, logits = returned_cache(out), out.logits[:, -1]
-    return sequences
+    return [
+        Sequence(t[:n], lp[:n], "stop" if s else "length")
+        for t, lp, n, s in zip(
+            tokens.tolist(), logprobs_out.tolist(), lengths.tolist(), stopped_rows.tolist(), strict=True
+        )
+    ]

@@ -1,9 +1,10 @@
 """transformers backend: a transformers causal LM decoded in length-sorted, left-padded batches.
 
-Decoding (decoding.py) prefills each prompt once for its n samples, drops finished sequences from the batch,
-and gives each sample its own generator seeded from (request seed, sample index): the same request and seed give
-the same completions whatever else shares the batch. Token logprobs are the model's own (log-softmax of the raw
-logits, before temperature and top-p).
+Decoding (decoding.py) prefills each prompt once for all the requests that read it and their n samples, drops
+finished sequences from the batch, and gives each sample its own random stream seeded from (request seed, sample
+index): the same request and seed give the same completions whatever else shares the batch. `batch_size` counts
+prompts decoded together. Token logprobs are the model's own (log-softmax of the raw logits, before temperature
+and top-p).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from selftrain_core.backends.base import ChatRequest, ChatResult, Completion
-from selftrain_core.backends.decoding import decode
+from selftrain_core.backends.decoding import Row, decode
 from selftrain_core.backends.usage import Usage
 from selftrain_core.hashing import derive_seed
 
@@ -40,56 +41,44 @@ class HFBackend:
 
     def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
         encoded = [self._prompt_ids(r) for r in requests]
-        # Group by sampling parameters, then sort by prompt length so padding stays small.
-        order = sorted(range(len(requests)), key=lambda i: (requests[i].sampling_key(), len(encoded[i]), i))
+        # Requests with the same prompt share its prefill; prompts sorted by length so padding stays small.
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, ids in enumerate(encoded):
+            groups.setdefault(tuple(ids), []).append(i)
+        order = sorted(groups.values(), key=lambda members: (len(encoded[members[0]]), members[0]))
         results: dict[int, ChatResult] = {}
-        batch: list[int] = []
-        for i in order:
-            if batch and (
-                len(batch) == self.batch_size or requests[batch[0]].sampling_key() != requests[i].sampling_key()
-            ):
-                results.update(self._run_batch(requests, encoded, batch))
-                batch = []
-            batch.append(i)
-        if batch:
-            results.update(self._run_batch(requests, encoded, batch))
+        for start in range(0, len(order), self.batch_size):
+            results.update(self._run_batch(requests, encoded, order[start : start + self.batch_size]))
         out = [results[i] for i in range(len(requests))]
         self.usage.add(out)
         return out
 
-    def _run_batch(self, requests, encoded, batch: list[int]) -> dict[int, ChatResult]:
-        first = requests[batch[0]]
-        width = max(len(encoded[i]) for i in batch)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.tensor([[pad] * (width - len(encoded[i])) + encoded[i] for i in batch])
-        mask = torch.tensor([[0] * (width - len(encoded[i])) + [1] * len(encoded[i]) for i in batch])
-        device = self.model.device
-        sample = first.temperature > 0
-        per_prompt = first.n if sample else 1  # greedy samples are identical: decode one, repeat it
-        seeds = [derive_seed(requests[i].seed, s) for i in batch for s in range(per_prompt)]
-        sequences = decode(
-            self.model,
-            ids.to(device),
-            mask.to(device),
-            per_prompt,
-            first.max_tokens,
-            first.temperature,
-            first.top_p,
-            seeds,
-            self.stop_ids,
-        )
+    def _run_batch(self, requests, encoded, prompts: list[list[int]]) -> dict[int, ChatResult]:
+        """Decode a batch of prompts, each with the requests that read it: a sampled request is n rows, each with
+        its seed from (request seed, sample index); a greedy one is one row, repeated n times in its result."""
+        rows, first_row = [], {}
+        for p, members in enumerate(prompts):
+            for i in members:
+                r = requests[i]
+                first_row[i] = len(rows)
+                for s in range(r.n if r.temperature > 0 else 1):
+                    rows.append(Row(p, r.max_tokens, max(r.temperature, 0.0), r.top_p, derive_seed(r.seed, s)))
+        ids = [encoded[members[0]] for members in prompts]
+        sequences = decode(self.model, ids, self.tokenizer.pad_token_id, rows, self.stop_ids)
         results = {}
-        for b, i in enumerate(batch):
-            completions = []
-            for s in range(first.n):
-                seq = sequences[b * per_prompt + (s if sample else 0)]
-                text = self.tokenizer.decode(seq.tokens, skip_special_tokens=True).strip()
-                logprobs = [round(v, 5) for v in seq.logprobs]
-                completions.append(Completion(text, logprobs, seq.finish_reason, list(seq.tokens)))
-            generated = sum(c.n_tokens for c in completions)
-            results[i] = ChatResult(requests[i].request_id, completions, len(encoded[i]), generated)
+        for members in prompts:
+            for i in members:
+                r = requests[i]
+                completions = []
+                for s in range(r.n):
+                    seq = sequences[first_row[i] + (s if r.temperature > 0 else 0)]
+                    text = self.tokenizer.decode(seq.tokens, skip_special_tokens=True).strip()
+                    logprobs = [round(v, 5) for v in seq.logprobs]
+                    completions.append(Completion(text, logprobs, seq.finish_reason, list(seq.tokens)))
+                generated = sum(c.n_tokens for c in completions)
+                results[i] = ChatResult(r.request_id, completions, len(encoded[i]), generated)
         if self.progress is not None:
-            self.progress(len(batch))
+            self.progress(len(results))
         return results
 
     @torch.inference_mode()

@@ -3,10 +3,10 @@
 transformers' DynamicLayer appends with `torch.cat`, so every decode step copies every layer's keys and values: with
 120 rows and a 150-token prompt that is ~0.8 GB a step for SmolLM2-135M, a quarter of the step's time on a 2-core
 CPU (bench/roofline.py). `preallocate` swaps each dynamic layer of a prefilled cache for a `RoomyLayer` whose keys
-and values live in a buffer with room for the whole decode; the layer exposes views of its filled part, so the
-attention sees the same tensors (values, shapes) as before. Dropping finished rows or repeating them copies the
-whole reserved buffer of the rows kept. The layer serves an append-only decode loop: it cannot be cropped or
-offloaded, and `reset` empties it.
+and values live in a buffer with room for the whole decode (prefill.py lays such buffers out itself); the layer
+exposes views of its filled part, so the attention sees the same tensors (values, shapes) as before. Dropping
+finished rows moves only the rows that fill their places (`compaction`); repeating rows copies the whole reserved
+buffer. The layer serves an append-only decode loop: it cannot be cropped or offloaded, and `reset` empties it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,16 @@ class RoomyLayer(DynamicLayer):
         self._keys = self._room(keys, max(capacity, self.length))
         self._values = self._room(values, max(capacity, self.length))
         self._expose()
+
+    @classmethod
+    def of_buffers(cls, keys: torch.Tensor, values: torch.Tensor, length: int) -> RoomyLayer:
+        """A layer over buffers laid out already: positions [0, length) filled, the rest room for the decode."""
+        layer = cls.__new__(cls)
+        DynamicLayer.__init__(layer)
+        layer.device, layer.is_initialized, layer.length = keys.device, True, length
+        layer._keys, layer._values = keys, values
+        layer._expose()
+        return layer
 
     def _room(self, states: torch.Tensor, capacity: int) -> torch.Tensor:
         buffer = states.new_empty(*states.shape[:-2], capacity, states.shape[-1])
@@ -52,7 +62,18 @@ class RoomyLayer(DynamicLayer):
         self._expose()
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
-        self._keys, self._values = self._keys[indices, ...], self._values[indices, ...]
+        """Row i becomes row indices[i]. When every row that changes takes a row from past the new end (the decode
+        loop's swap-remove, `compaction`), only those rows' filled parts move, in place; otherwise the buffer is
+        copied whole."""
+        slots = torch.arange(len(indices), device=indices.device)
+        moved = indices != slots
+        if len(indices) <= self._keys.shape[0] and bool((indices[moved] >= len(indices)).all()):
+            source, target = indices[moved], slots[moved]
+            self._keys[target, :, : self.length] = self._keys[source, :, : self.length]
+            self._values[target, :, : self.length] = self._values[source, :, : self.length]
+            self._keys, self._values = self._keys[: len(indices)], self._values[: len(indices)]
+        else:
+            self._keys, self._values = self._keys[indices, ...], self._values[indices, ...]
         self._expose()
 
     def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
@@ -80,3 +101,13 @@ def preallocate(cache, capacity: int):
         return cache
     cache.layers = [RoomyLayer(layer.keys, layer.values, capacity) for layer in layers]
     return cache
+
+
+def compaction(done: torch.Tensor) -> torch.Tensor:
+    """Indices that drop the rows marked `done` by moving the last kept rows into their places (swap-remove): the
+    kept rows in front stay where they are, so a cache moves one row per dropped row instead of every kept row."""
+    keep = (~done).nonzero().squeeze(-1)
+    order = torch.arange(len(keep), device=done.device)
+    holes = done[: len(keep)].nonzero().squeeze(-1)
+    order[holes] = keep[keep >= len(keep)]
+    return order

@@ -50,7 +50,13 @@ class AnswersConfig(StrictModel):
         description="Longest explicitation sample (knowledge and answer), in tokens.",
         json_schema_extra=KEYED_WHEN_SET,
     )
-    batch_size: int = Field(8, gt=0, description="Requests per generate call.", json_schema_extra=RUNTIME)
+    batch_size: int = Field(
+        16,
+        gt=0,
+        description="Prompts decoded together (hf); requests with the same prompt share its prefill "
+        "(bench/batch_size.py).",
+        json_schema_extra=RUNTIME,
+    )
     shard_size: int = Field(
         16,
         gt=0,

@@ -34,7 +34,7 @@ from selftrain_core.stages.reuse import find_reusable
 from selftrain_core.stages.shards import BackendShards
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
-STAGE, VERSION = "answers", 3  # 3: answer ids derive from the question and the sampler (reused across corpora)
+STAGE, VERSION = "answers", 4  # 4: the hf sampler draws by inverse CDF from per-row streams (new samples)
 ROLES = ("reference", "with_doc", "no_doc")
 
 _TEXTS = pa.list_(pa.string())

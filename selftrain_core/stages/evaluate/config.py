@@ -137,7 +137,7 @@ class EvaluateConfig(StrictModel):
     batch_size: int = Field(
         32,
         gt=0,
-        description="Requests per generate call (greedy, one row each: larger batches than sampling's pay; "
+        description="Prompts decoded together (hf; greedy, one row each: larger batches than sampling's pay; "
         "bench/batch_size.py).",
         json_schema_extra=RUNTIME,
     )

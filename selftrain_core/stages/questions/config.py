@@ -55,7 +55,12 @@ class QuestionsConfig(StrictModel):
         le=1.0,
         description="Reject a question whose word-set Jaccard with a kept one reaches this.",
     )
-    batch_size: int = Field(8, gt=0, description="Requests per generate call.", json_schema_extra=RUNTIME)
+    batch_size: int = Field(
+        8,
+        gt=0,
+        description="Prompts decoded together (hf); requests with the same prompt share its prefill.",
+        json_schema_extra=RUNTIME,
+    )
     shard_size: int = Field(
         64, gt=0, description="Chunks per shard; a restarted run skips finished shards.", json_schema_extra=RUNTIME
     )

@@ -112,3 +112,32 @@ def test_a_sample_does_not_depend_on_its_batch(backend):
     alone = backend.generate(_requests()[1:2])[0]
     in_batch = backend.generate(_requests())[1]
     assert [c.token_ids for c in alone.completions] == [c.token_ids for c in in_batch.completions]
+
+
+def test_requests_reading_one_prompt_share_its_prefill_and_keep_their_own_settings(backend):
+    """The answers stage's greedy reference and its K samples with the document read the same prompt: it is
+    prefilled once for all of them, and each request gets what it would get alone (its own temperature, n and
+    max_tokens)."""
+    messages = [{"role": "user", "content": "Who wrote the book? Answer in one sentence please."}]
+    reference = ChatRequest(request_id="ref", messages=messages, max_tokens=7, seed=1)
+    samples = ChatRequest(request_id="k", messages=messages, n=3, temperature=1.0, top_p=0.9, max_tokens=5, seed=2)
+    other = ChatRequest(request_id="o", messages=[{"role": "user", "content": "Paris"}], n=2, temperature=0.8)
+    prefills = []
+    forward = backend.model.forward
+
+    def counting(*args, input_ids, **kwargs):
+        if input_ids.shape[1] > 1:
+            prefills.append(input_ids.shape[0])
+        return forward(*args, input_ids=input_ids, **kwargs)
+
+    backend.model.forward = counting
+    try:
+        together = backend.generate([reference, samples, other])
+    finally:
+        del backend.model.forward
+    assert sum(prefills) == 2  # two distinct prompts, each prefilled once
+    for request, result in zip([reference, samples, other], together, strict=True):
+        (alone,) = backend.generate([request])
+        assert [c.token_ids for c in result.completions] == [c.token_ids for c in alone.completions]
+        assert len(result.completions) == request.n
+        assert all(c.n_tokens <= request.max_tokens for c in result.completions)

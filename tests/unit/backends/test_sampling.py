@@ -1,31 +1,62 @@
 import torch
 
-from selftrain_core.backends.sampling import nucleus_mask, sample_tokens
+from selftrain_core.backends.sampling import Sampler, nucleus_draw
 
 
-def _reference_nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Brute force: sort each row, keep the smallest prefix whose probability reaches top_p."""
-    keep = torch.zeros_like(probs, dtype=torch.bool)
-    for r, row in enumerate(probs):
-        values, indices = row.sort(descending=True)
-        n = int((values.cumsum(0) < top_p).sum()) + 1
-        keep[r, indices[:n]] = True
-    return keep
+def _reference_nucleus(row: torch.Tensor, top_p: float) -> dict[int, float]:
+    """Brute force: sort the row, keep the smallest prefix whose probability reaches top_p, renormalize."""
+    values, indices = row.double().sort(descending=True)
+    n = int((values.cumsum(0) - values < top_p).sum())
+    kept = values[:n] / values[:n].sum()
+    return {int(i): float(p) for i, p in zip(indices[:n], kept, strict=True)}
 
 
-def test_nucleus_matches_brute_force_including_wide_rows():
+def test_draws_follow_the_nucleus_including_wide_rows():
+    """Uniforms on an even grid: each token's share of the draws is its renormalized nucleus probability (to one
+    grid step), no token outside the nucleus is drawn, and a small probe (the full-sort path) draws the same."""
     torch.manual_seed(0)
-    scores = torch.randn(6, 500) * torch.tensor([[0.1], [1.0], [3.0], [8.0], [0.5], [2.0]])
+    scores = torch.randn(5, 300) * torch.tensor([[0.1], [1.0], [3.0], [8.0], [0.5]])
     probs = scores.softmax(-1)
-    for probe in (4, 64, 500):  # a small probe forces the full-sort fallback on flat rows
-        assert torch.equal(nucleus_mask(probs, 0.9, probe), _reference_nucleus(probs, 0.9)), probe
-    assert nucleus_mask(probs, 1.0).all()
+    grid = 2000
+    u = (torch.arange(grid, dtype=torch.float64) + 0.5) / grid
+    for r, top_p in enumerate([0.9, 0.9, 0.5, 0.95, 0.999]):
+        expected = _reference_nucleus(probs[r], top_p)
+        rows = probs[r].expand(grid, -1)
+        draws = nucleus_draw(rows, torch.full((grid,), top_p, dtype=torch.float64), u)
+        assert torch.equal(draws, nucleus_draw(rows, torch.full((grid,), top_p, dtype=torch.float64), u, probe=4))
+        counts = torch.bincount(draws, minlength=300)
+        assert set(counts.nonzero().squeeze(-1).tolist()) <= set(expected)
+        for token, p in expected.items():
+            assert abs(int(counts[token]) - p * grid) <= 1.0, (r, token)
 
 
-def test_sampling_is_greedy_at_zero_and_stays_in_the_nucleus():
-    logprobs = torch.tensor([[0.0, 3.0, 2.9, -5.0]]).log_softmax(-1)
-    assert sample_tokens(logprobs, 0.0, 1.0, [torch.Generator()]).tolist() == [1]
-    draws = {int(sample_tokens(logprobs, 1.0, 0.9, [torch.Generator().manual_seed(s)])) for s in range(50)}
+def test_top_p_of_one_keeps_every_token_with_probability():
+    probs = torch.tensor([[0.5, 0.3, 0.2, 0.0]])
+    u = torch.tensor([0.99999], dtype=torch.float64)
+    assert nucleus_draw(probs, torch.tensor([1.0], dtype=torch.float64), u).tolist() == [2]
+
+
+def test_greedy_rows_take_the_argmax_and_sampled_rows_stay_in_the_nucleus():
+    logprobs = torch.tensor([[0.0, 3.0, 2.9, -5.0]]).log_softmax(-1).expand(2, -1)
+    rows = torch.arange(2)
+    for seed in range(30):
+        sampler = Sampler([0.0, 1.0], [1.0, 0.9], [seed, seed], steps=1)
+        greedy, sampled = sampler.draw(logprobs.clone(), rows, 0).tolist()
+        assert greedy == 1 and sampled in {1, 2}
+    draws = {int(Sampler([1.0], [0.9], [s], steps=1).draw(logprobs[:1].clone(), rows[:1], 0)) for s in range(50)}
     assert draws == {1, 2}
-    same = [int(sample_tokens(logprobs, 1.0, 1.0, [torch.Generator().manual_seed(7)])) for _ in range(3)]
-    assert len(set(same)) == 1
+
+
+def test_a_rows_draws_depend_on_its_seed_and_step_not_on_the_other_rows():
+    torch.manual_seed(1)
+    logprobs = torch.randn(4, 50).log_softmax(-1)
+    sampler = Sampler([1.0, 0.7, 1.0, 1.3], [0.95, 0.9, 1.0, 0.8], [11, 12, 13, 14], steps=3)
+    alone = Sampler([0.7], [0.9], [12], steps=3)
+    for step in range(3):
+        together = sampler.draw(logprobs, torch.arange(4), step)
+        assert int(together[1]) == int(alone.draw(logprobs[1:2], torch.tensor([0]), step))
+        subset = sampler.draw(logprobs[[1, 3]], torch.tensor([1, 3]), step)
+        assert subset.tolist() == together[[1, 3]].tolist()
+    again = Sampler([1.0, 0.7, 1.0, 1.3], [0.95, 0.9, 1.0, 0.8], [11, 12, 13, 14], steps=3)
+    assert torch.equal(again.uniforms, sampler.uniforms)
+    assert not torch.equal(Sampler([1.0], [1.0], [99], steps=3).uniforms[0], sampler.uniforms[0])

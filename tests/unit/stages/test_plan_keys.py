@@ -1,8 +1,8 @@
 """The artifact keys of the offline preset are pinned: a refactor (issue "A house a newcomer can live in") must not
 move them, or every user's cache goes stale at once. A change that should move a key (a stage's VERSION, a new result
-setting) updates the pinned value here, in the same commit, saying why. Last moved: chunk, questions, answers and
-score bumped their versions when their row ids began to derive from content (incremental runs reuse rows across
-corpora), which moves every key from chunk down; ingest's stays."""
+setting) updates the pinned value here, in the same commit, saying why. Last moved: answers bumped its version when
+the hf sampler began to draw by inverse CDF from per-row streams (new samples), which moves every key from answers
+down."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ PINNED = {
     "ingest": "0b8c6ff4c8fb49807e65",
     "chunk": "6cd66982db030de2ebc7",
     "questions": "11526a6776685e98a76b",
-    "answers": "273dfe0184427cd9bb3a",
-    "score": "bc7eea6d7bd5bffc5109",
-    "curate": "d69c9218bf4e14491dca",
-    "train": "df3092d0e7c82ba39a77",
-    "evaluate": "4a4a3247402d75e7e2fb",
+    "answers": "bb36a98b34e73c8ec952",
+    "score": "f3ad80fc0789c0d419ca",
+    "curate": "050814845ba23a5b7204",
+    "train": "606b60d6a1befd248d78",
+    "evaluate": "c00776a00398ba13d532",
 }
 
 
