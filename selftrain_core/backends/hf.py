@@ -55,14 +55,21 @@ class HFBackend:
 
     def _run_batch(self, requests, encoded, prompts: list[list[int]]) -> dict[int, ChatResult]:
         """Decode a batch of prompts, each with the requests that read it: a sampled request is n rows, each with
-        its seed from (request seed, sample index); a greedy one is one row, repeated n times in its result."""
-        rows, first_row = [], {}
+        its seed from (request seed, sample index); greedy requests of one prompt and max_tokens share one row,
+        repeated n times in each result."""
+        rows: list[Row] = []
+        first_row: dict[int, int] = {}
+        greedy_row: dict[tuple[int, int], int] = {}  # greedy requests of one prompt and length decode one row
         for p, members in enumerate(prompts):
             for i in members:
                 r = requests[i]
-                first_row[i] = len(rows)
-                for s in range(r.n if r.temperature > 0 else 1):
-                    rows.append(Row(p, r.max_tokens, max(r.temperature, 0.0), r.top_p, derive_seed(r.seed, s)))
+                if r.temperature <= 0:
+                    first_row[i] = greedy_row.setdefault((p, r.max_tokens), len(rows))
+                    if first_row[i] == len(rows):
+                        rows.append(Row(p, r.max_tokens))
+                else:
+                    first_row[i] = len(rows)
+                    rows += [Row(p, r.max_tokens, r.temperature, r.top_p, derive_seed(r.seed, s)) for s in range(r.n)]
         ids = [encoded[members[0]] for members in prompts]
         sequences = decode(self.model, ids, self.tokenizer.pad_token_id, rows, self.stop_ids)
         results = {}

@@ -141,3 +141,20 @@ def test_requests_reading_one_prompt_share_its_prefill_and_keep_their_own_settin
         assert [c.token_ids for c in result.completions] == [c.token_ids for c in alone.completions]
         assert len(result.completions) == request.n
         assert all(c.n_tokens <= request.max_tokens for c in result.completions)
+
+
+def test_greedy_requests_of_one_prompt_and_length_decode_one_row(backend, monkeypatch):
+    from selftrain_core.backends import hf
+
+    decoded = []
+    decode = hf.decode
+    monkeypatch.setattr(
+        hf, "decode", lambda model, ids, pad, rows, stops: decoded.append(rows) or decode(model, ids, pad, rows, stops)
+    )
+    messages = [{"role": "user", "content": "Paris"}]
+    same = [ChatRequest(request_id=f"g{i}", messages=messages, max_tokens=6) for i in range(3)]
+    longer = ChatRequest(request_id="long", messages=messages, max_tokens=9)
+    results = backend.generate([*same, longer])
+    assert len(decoded) == 1 and len(decoded[0]) == 2  # the three of max 6 tokens share a row; the longer has its own
+    assert len({tuple(r.completions[0].token_ids) for r in results[:3]}) == 1
+    assert results[3].completions[0].token_ids[:6] == results[0].completions[0].token_ids[:6]
