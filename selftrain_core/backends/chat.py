@@ -37,5 +37,5 @@ class Completion:
 class ChatResult:
     request_id: str
     completions: list[Completion]
-    prompt_tokens: int = 0  # as processed (or billed, for a server: once per HTTP request)
+    prompt_tokens: int = 0  # the prompt's tokens, once per request (or as billed: a server's per HTTP request)
     completion_tokens: int = 0

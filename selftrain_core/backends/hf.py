@@ -56,13 +56,17 @@ class HFBackend:
     def _run_batch(self, requests, encoded, prompts: list[list[int]]) -> dict[int, ChatResult]:
         """Decode a batch of prompts, each with the requests that read it: a sampled request is n rows, each with
         its seed from (request seed, sample index); greedy requests of one prompt and max_tokens share one row,
-        repeated n times in each result."""
+        repeated n times in each result. A request for no tokens or no samples gets empty completions, no row."""
         rows: list[Row] = []
         first_row: dict[int, int] = {}
-        greedy_row: dict[tuple[int, int], int] = {}  # greedy requests of one prompt and length decode one row
-        for p, members in enumerate(prompts):
+        greedy_row: dict[tuple[int, int], int] = {}
+        live: list[list[int]] = []  # the prompts with a row, in the order decode sees them
+        for members in prompts:
+            p, before = len(live), len(rows)
             for i in members:
                 r = requests[i]
+                if r.n <= 0 or r.max_tokens <= 0:
+                    continue
                 if r.temperature <= 0:
                     first_row[i] = greedy_row.setdefault((p, r.max_tokens), len(rows))
                     if first_row[i] == len(rows):
@@ -70,14 +74,18 @@ class HFBackend:
                 else:
                     first_row[i] = len(rows)
                     rows += [Row(p, r.max_tokens, r.temperature, r.top_p, derive_seed(r.seed, s)) for s in range(r.n)]
-        ids = [encoded[members[0]] for members in prompts]
-        sequences = decode(self.model, ids, self.tokenizer.pad_token_id, rows, self.stop_ids)
+            if len(rows) > before:
+                live.append(encoded[members[0]])
+        sequences = decode(self.model, live, self.tokenizer.pad_token_id, rows, self.stop_ids) if rows else []
         results = {}
         for members in prompts:
             for i in members:
                 r = requests[i]
                 completions = []
                 for s in range(r.n):
+                    if i not in first_row:
+                        completions.append(Completion("", [], "length", []))
+                        continue
                     seq = sequences[first_row[i] + (s if r.temperature > 0 else 0)]
                     text = self.tokenizer.decode(seq.tokens, skip_special_tokens=True).strip()
                     logprobs = [round(v, 5) for v in seq.logprobs]

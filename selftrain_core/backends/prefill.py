@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from transformers.cache_utils import DynamicLayer
+from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from selftrain_core.backends.kv_cache import RoomyLayer, preallocate
 
@@ -65,6 +65,15 @@ def _plain(cache) -> bool:
     return bool(layers) and all(type(layer) is DynamicLayer and layer.is_initialized for layer in layers)
 
 
+def _plain_layers(model) -> bool:
+    """Whether the model's own cache would be plain dynamic layers (asked of its config, before any forward)."""
+    try:
+        layers = DynamicCache(config=model.config).layers
+    except Exception:  # a config transformers cannot build a cache from: take the one-chunk path
+        return False
+    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+
+
 def _in_one_chunk(model, prompts, pad_id, owners: torch.Tensor, steps: int) -> Prefilled:
     cache, logits, mask = _forward(model, prompts, pad_id)
     cache = preallocate(cache, mask.shape[1] + steps)
@@ -79,9 +88,11 @@ def _in_one_chunk(model, prompts, pad_id, owners: torch.Tensor, steps: int) -> P
 def prefill(model, prompts: list[list[int]], pad_id: int, owners: list[int], steps: int) -> Prefilled:
     """The start of a decode: row r continues prompt owners[r]; the cache has room for `steps` more tokens."""
     owner = torch.tensor(owners)
+    if not _plain_layers(model):
+        return _in_one_chunk(model, prompts, pad_id, owner, steps)
     parts = chunks([len(p) for p in prompts])
     first = _forward(model, [prompts[i] for i in parts[0]], pad_id)
-    if not _plain(first[0]):
+    if not _plain(first[0]):  # the config promised plain layers and the forward made others: prefill again
         return _in_one_chunk(model, prompts, pad_id, owner, steps)
     width, device = max(len(p) for p in prompts), model.device
     logits = first[1].new_empty(len(owners), first[1].shape[-1])
@@ -95,8 +106,8 @@ def prefill(model, prompts: list[list[int]], pad_id: int, owners: list[int], ste
         cache, part_logits, part_mask = first if n == 0 else _forward(model, [prompts[i] for i in part], pad_id)
         slot = {prompt: j for j, prompt in enumerate(part)}
         rows = [r for r, p in enumerate(owners) if p in slot]
-        target = torch.tensor(rows, device=device)
-        source = torch.tensor([slot[owners[r]] for r in rows], device=device)
+        target = torch.tensor(rows, dtype=torch.long, device=device)
+        source = torch.tensor([slot[owners[r]] for r in rows], dtype=torch.long, device=device)
         left = width - part_mask.shape[1]
         logits[target], mask[target, left:] = part_logits[source], part_mask[source]
         for (keys, values), layer in zip(buffers, cache.layers, strict=True):

@@ -53,8 +53,8 @@ class AnswersConfig(StrictModel):
     batch_size: int = Field(
         16,
         gt=0,
-        description="Prompts decoded together (hf); requests with the same prompt share its prefill "
-        "(bench/batch_size.py).",
+        description="Prompts decoded together (hf); requests with the same prompt share its prefill, and each "
+        "brings its rows (the answers stage: 1 + K with the document, K without) (bench/batch_size.py).",
         json_schema_extra=RUNTIME,
     )
     shard_size: int = Field(

@@ -48,7 +48,7 @@ from selftrain_core.stages.evaluate.summary import summarise
 from selftrain_core.stages.questions.stage import generator_model
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
-STAGE, VERSION = "evaluate", 5
+STAGE, VERSION = "evaluate", 6  # 6: sampled new questions draw with the new hf sampler
 
 METRIC_SCHEMA = pa.schema(
     [

@@ -37,7 +37,7 @@ from selftrain_core.stages.reuse import Reused, find_reusable
 from selftrain_core.stages.shards import BackendShards
 from selftrain_core.store import ArtifactRef, ArtifactStore, ArtifactWriter
 
-STAGE, VERSION = "questions", 3  # 3: question ids derive from the chunk and the writer (reused across corpora)
+STAGE, VERSION = "questions", 4  # 4: sampled questions (temperature > 0) draw with the new hf sampler
 
 SCHEMA = pa.schema(
     [

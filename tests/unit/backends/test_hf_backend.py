@@ -39,6 +39,7 @@ def test_results_keep_request_order_with_n_samples_and_logprobs(backend):
     assert [r.request_id for r in results] == ["r0", "r1", "r2"]
     for result in results:
         assert len(result.completions) == 3 and result.prompt_tokens > 0
+        assert len({tuple(c.token_ids) for c in result.completions}) > 1, "each sample draws from its own stream"
         for completion in result.completions:
             assert completion.finish_reason in {"stop", "length"}
             assert 0 < completion.n_tokens <= 6 or completion.finish_reason == "stop"
@@ -158,3 +159,18 @@ def test_greedy_requests_of_one_prompt_and_length_decode_one_row(backend, monkey
     assert len(decoded) == 1 and len(decoded[0]) == 2  # the three of max 6 tokens share a row; the longer has its own
     assert len({tuple(r.completions[0].token_ids) for r in results[:3]}) == 1
     assert results[3].completions[0].token_ids[:6] == results[0].completions[0].token_ids[:6]
+
+
+def test_a_request_for_no_tokens_or_no_samples_gets_empty_completions_and_no_row(backend):
+    messages = [{"role": "user", "content": "Paris"}]
+    nothing = ChatRequest(request_id="none", messages=messages, n=2, temperature=1.0, max_tokens=0, seed=1)
+    none = ChatRequest(request_id="zero", messages=[{"role": "user", "content": "Who?"}], n=0, temperature=1.0)
+    alone = backend.generate([nothing, none])
+    assert [len(r.completions) for r in alone] == [2, 0]
+    assert all(c.token_ids == [] and c.finish_reason == "length" for c in alone[0].completions)
+    sampled = ChatRequest(request_id="s", messages=messages, n=2, temperature=1.0, max_tokens=4, seed=1)
+    mixed = backend.generate([nothing, sampled, none])
+    assert [c.token_ids for c in mixed[0].completions] == [[], []]
+    assert [c.token_ids for c in mixed[1].completions] == [
+        c.token_ids for c in backend.generate([sampled])[0].completions
+    ]

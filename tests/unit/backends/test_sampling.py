@@ -30,10 +30,21 @@ def test_draws_follow_the_nucleus_including_wide_rows():
             assert abs(int(counts[token]) - p * grid) <= 1.0, (r, token)
 
 
-def test_top_p_of_one_keeps_every_token_with_probability():
-    probs = torch.tensor([[0.5, 0.3, 0.2, 0.0]])
-    u = torch.tensor([0.99999], dtype=torch.float64)
-    assert nucleus_draw(probs, torch.tensor([1.0], dtype=torch.float64), u).tolist() == [2]
+def test_top_p_of_one_draws_from_the_whole_vocabulary_without_sorting(monkeypatch):
+    probs = torch.tensor([[0.2, 0.3, 0.5, 0.0], [0.1, 0.0, 0.6, 0.3]])
+    grid = 1000
+    u = (torch.arange(grid, dtype=torch.float64) + 0.5) / grid
+
+    def no_sort(*args, **kwargs):
+        raise AssertionError("sorted at top_p 1")
+
+    monkeypatch.setattr(torch.Tensor, "sort", no_sort)
+    for row in probs:
+        draws = nucleus_draw(row.expand(grid, -1), torch.ones(grid, dtype=torch.float64), u)
+        counts = torch.bincount(draws, minlength=4)
+        assert all(abs(int(counts[t]) - float(row[t]) * grid) <= 1.0 for t in range(4))
+    mixed = nucleus_draw(probs, torch.tensor([1.0, 0.5], dtype=torch.float64), torch.tensor([0.99, 0.99]).double())
+    assert mixed.tolist() == [2, 2]  # the second row's nucleus at 0.5 is token 2 alone
 
 
 def test_greedy_rows_take_the_argmax_and_sampled_rows_stay_in_the_nucleus():
