@@ -4,13 +4,14 @@
 
 A child of bench/revision_ab.py: it runs with PYTHONPATH set to the source tree under test, so it uses only what
 every revision has (ChatRequest's fields, resolve_model, load_causal_lm, load_tokenizer, HFBackend). The model is
-loaded untimed; generate is timed whole, and the model's forward calls are counted: prefill (a prompt batch) and
-decode (one token a row).
+loaded untimed; generate is timed whole, and the model's forward calls are counted and timed (bench/_roofline.py's
+Forwards): prefill (a prompt batch) and decode (one token a row).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -22,6 +23,8 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
+    from _roofline import Forwards
+
     import selftrain_core
     from selftrain_core.backends.chat import ChatRequest
     from selftrain_core.backends.hf import HFBackend
@@ -32,19 +35,8 @@ def main() -> None:
     requests = [ChatRequest(**r) for r in spec["requests"]]
     model = resolve_model(spec["model"])
     backend = HFBackend(load_causal_lm(model, dtype="float32", device="cpu"), load_tokenizer(model), args.batch_size)
-    counts = {"prefill_calls": 0, "prefill_tokens": 0, "decode_steps": 0, "decode_rows": 0}
-    forward = backend.model.forward
-
-    def counted(*a, input_ids, attention_mask=None, **kw):
-        if input_ids.shape[1] > 1:
-            counts["prefill_calls"] += 1
-            counts["prefill_tokens"] += int(attention_mask.sum())
-        else:
-            counts["decode_steps"] += 1
-            counts["decode_rows"] += input_ids.shape[0]
-        return forward(*a, input_ids=input_ids, attention_mask=attention_mask, **kw)
-
-    backend.model.forward = counted
+    forwards = Forwards()  # the model's forward calls: prefill (a prompt batch) and decode (one token a row)
+    forwards.wrap(backend.model)
     start = time.perf_counter()
     results = backend.generate(requests)
     seconds = time.perf_counter() - start
@@ -53,7 +45,7 @@ def main() -> None:
         "seconds": seconds,
         "completion_tokens": sum(c.n_tokens for r in results for c in r.completions),
         "texts": [c.text for r in results for c in r.completions],
-        **counts,
+        **dataclasses.asdict(forwards),
     }
     args.out.write_text(json.dumps(out), encoding="utf-8")
 

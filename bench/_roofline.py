@@ -78,6 +78,7 @@ class Forwards:
     """The model's forward calls inside generate, split into prefill (a prompt batch) and decode (one token a row)."""
 
     prefill_s: float = 0.0
+    prefill_calls: int = 0
     prefill_tokens: int = 0  # prompt tokens, padding left out
     prefill_rows: int = 0  # prompts: each runs the head once, on its last position
     decode_s: float = 0.0
@@ -90,7 +91,7 @@ class Forwards:
         def timed_forward(*args, input_ids, attention_mask=None, **kwargs):
             seconds, out = timed(lambda: forward(*args, input_ids=input_ids, attention_mask=attention_mask, **kwargs))
             if input_ids.shape[1] > 1:
-                self.prefill_s += seconds
+                self.prefill_s, self.prefill_calls = self.prefill_s + seconds, self.prefill_calls + 1
                 self.prefill_tokens += int(attention_mask.sum())
                 self.prefill_rows += input_ids.shape[0]
             else:
