@@ -7,6 +7,14 @@ import time
 from pathlib import Path
 
 
+def emit(lines: list[str], out: Path | None) -> None:
+    """Print a bench's markdown report, and write it to `out` when given."""
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if out:
+        out.write_text(report, encoding="utf-8")
+
+
 def timed(fn):
     start = time.perf_counter()
     out = fn()

@@ -24,7 +24,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from _overhead import build_config, stage_requests, upstream
+from _overhead import build_config, emit, stage_requests, upstream
 
 
 def request_sets(cfg, store, refs, sampled: int, tokens: int):
@@ -112,10 +112,7 @@ def main() -> None:
                 f"| {name} | {size} | {seconds:.1f} | {tokens} | {tokens / seconds:.1f} | {first / seconds:.2f}x | "
                 f"{same} of {len(texts[name, size])} |"
             )
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if args.out:
-        args.out.write_text(report, encoding="utf-8")
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":

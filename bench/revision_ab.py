@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _overhead import build_config, stage_requests, upstream
+from _overhead import build_config, emit, stage_requests, upstream
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -122,10 +122,7 @@ def main() -> None:
         f"baseline / this tree, seconds, per round: {' '.join(f'{x:.2f}x' for x in ratios)} "
         f"(median {statistics.median(ratios):.2f}x); texts equal: {same} of {len(runs['baseline'][0]['texts'])}",
     ]
-    report = "\n".join(lines) + "\n"
-    print(report)
-    if args.out:
-        args.out.write_text(report, encoding="utf-8")
+    emit(lines, args.out)
 
 
 if __name__ == "__main__":
