@@ -12,6 +12,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs the files on parallel workers (pytest-xdist)
+    # execnet gives each worker COLUMNS=80 and LINES=24, and rich fixes a console's width when COLUMNS is set at its
+    # creation: the CLI's tables would wrap at 80 whatever a test asks for. A worker has no terminal: no size.
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+    # one thread a worker: two workers on two cores, not four threads fighting for them (a test's subprocesses
+    # inherit it; a test comparing floats across processes sets its own count, as in a serial run)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from tests.tiny_models import NLI_LABELS_2, NLI_LABELS_3, build_tiny_embedder, build_tiny_lm, build_tiny_nli  # noqa: E402
 
