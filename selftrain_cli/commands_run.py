@@ -9,11 +9,22 @@ import typer
 import yaml
 
 from selftrain_cli.options import ConfigOption, Overrides
+from selftrain_core.config import RunConfig
 from selftrain_core.config.loading import DEFAULT_PRESET, load_run_config
 
 
+def checked_config(config: str, overrides: list[str] | None) -> RunConfig:
+    """The run config, validated and checked against this machine (models, prompts, device, store): a mistake
+    fails here in seconds, before Prefect's temporary server starts (the flow checks again: deployments)."""
+    from selftrain_core.runs.preflight import check_run_supported
+
+    cfg = load_run_config(config, overrides)
+    check_run_supported(cfg)
+    return cfg
+
+
 def run_until(config: str, overrides: list[str] | None, stop_after: str) -> None:
-    cfg = load_run_config(config, overrides)  # a bad config fails here, before any work
+    cfg = checked_config(config, overrides)
     from flows.self_train import self_train
     from selftrain_cli.render import console, print_lineage, print_run
     from selftrain_cli.report_view import print_report
@@ -67,7 +78,7 @@ def experiment(
     budget without knowledge filtering and SFT only on the other half."""
     from selftrain_core.runs.experiment import parse_grid, parse_variant, sweep_variants
 
-    cfg = load_run_config(config, overrides)
+    cfg = checked_config(config, overrides)
     spec = parse_grid(grid or [])
     listed = [parse_variant(v) for v in variant or []]
     sweep_variants(spec, listed)  # fails before any work when both are given
@@ -97,6 +108,6 @@ def compare(config: ConfigOption = DEFAULT_PRESET, overrides: Overrides = None) 
     from flows.compare import compare as compare_flow
     from selftrain_cli.render import console
 
-    result = compare_flow(config=load_run_config(config, overrides))
+    result = compare_flow(config=checked_config(config, overrides))
     console.print(f"evaluate {result['evaluate'].key}")
     console.print(result["table"], markup=False)

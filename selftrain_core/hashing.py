@@ -1,10 +1,12 @@
-"""Stable hashes for artifact keys and row ids, streamed file hashes, and cached file hashes for model weights."""
+"""Stable hashes for artifact keys and row ids, streamed file hashes, cached file hashes for model weights, and the
+cache folder those (and other derived files) live in."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -52,6 +54,19 @@ def cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "selftrain"
     )
     return Path(root)
+
+
+def place_in_cache(tmp: Path, target: Path) -> None:
+    """Move the finished folder `tmp` to `target`. When another process placed `target` first (two processes
+    filling one cache entry at once: Ray actors, workers, test workers), keep theirs and drop `tmp`: an entry is
+    derived from the same inputs either way."""
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        if not (target.is_dir() and any(target.iterdir())):
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def cached_file_sha256(path: str | os.PathLike) -> str:

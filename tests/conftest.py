@@ -42,6 +42,13 @@ TOPICS = {
 }
 
 
+def pytest_collection_modifyitems(items):
+    """Files with integration tests first (minutes each), the unit tests (seconds) after them, each file's tests in
+    their order: parallel workers start the long files at once and fill the end with short ones."""
+    long_files = {item.path for item in items if item.get_closest_marker("integration")}
+    items.sort(key=lambda item: item.path not in long_files)  # a stable sort: the order within a file is kept
+
+
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory) -> Path:
     return build_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))
@@ -93,9 +100,16 @@ def corpus_file(tmp_path_factory) -> Path:
     return write_corpus(tmp_path_factory.mktemp("corpus") / "docs.jsonl")
 
 
+def session_cache(tmp_path_factory) -> Path:
+    """This test session's selftrain cache, shared by its parallel workers (each has a basetemp of its own under
+    the run's): SmolLM2 is dequantized once per session, not once per worker."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "selftrain-cache"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("SELFTRAIN_CACHE", str(tmp_path_factory.getbasetemp() / "selftrain-cache"))
+    monkeypatch.setenv("SELFTRAIN_CACHE", str(session_cache(tmp_path_factory)))
 
 
 def tiny_config_data(tiny_lm: Path, tiny_embedder: Path, corpus: Path, root: Path) -> dict:

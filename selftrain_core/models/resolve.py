@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selftrain_core.errors import ModelNotFoundError
-from selftrain_core.hashing import cache_dir, cached_file_sha256, stable_hash
+from selftrain_core.hashing import cache_dir, cached_file_sha256, place_in_cache, stable_hash
 from selftrain_core.models.names import OFFLINE_ALIASES, OfflineAlias, check_model_name
 
 
@@ -87,7 +87,7 @@ def dequantize_gguf(gguf_path: Path, target: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    os.replace(tmp, target)
+    place_in_cache(tmp, target)  # a process that finished first keeps its copy
 
 
 def _resolve_alias(name: str, alias: OfflineAlias) -> ResolvedModel:

@@ -28,7 +28,7 @@ from deployments.automations import NAME as CRASH_SILENT_RUNS
 from selftrain_core.config import RunConfig
 from selftrain_core.config.loading import build_run_config
 from selftrain_core.store import ArtifactStore
-from tests.conftest import tiny_config_data
+from tests.conftest import session_cache, tiny_config_data
 from tests.e2e.server import PREFECT, REPO, Api, Chromium, free_port, prefect_env, server_env, start, stop
 from tests.pipeline import run_pipeline
 
@@ -44,7 +44,7 @@ def tmp(tmp_path_factory) -> Path:
 def server(tmp, tmp_path_factory):
     port = free_port()
     api = Api(f"http://127.0.0.1:{port}/api")
-    cache = tmp_path_factory.getbasetemp() / "selftrain-cache"
+    cache = session_cache(tmp_path_factory)
     env = server_env(tmp / "prefect-home", port, cache)
     log = tmp / "server.log"
     proc = start([*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env, log)

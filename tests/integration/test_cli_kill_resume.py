@@ -92,6 +92,7 @@ def test_bad_config_fails_before_any_work(tmp_path):
     assert result.returncode == 2
     assert "model.name" in result.stderr and "no-such-model" in result.stderr
     assert not (tmp_path / "a").exists()
+    assert "Starting temporary server" not in result.stdout + result.stderr, "refused before Prefect starts"
 
 
 def test_a_server_that_stays_down_exits_3_with_a_one_line_message(tiny_lm, tiny_embedder, corpus_file, tmp_path):
