@@ -41,11 +41,13 @@ def request_sets(cfg, store, refs, sampled: int, tokens: int):
     return {"greedy": greedy, "sampled": requests[: sampled * per_question], "questions": questions}
 
 
-def generate(cfg, size: int, requests) -> tuple[float, int, list[str]]:
+def generate(cfg, size: int, requests, stage: str) -> tuple[float, int, list[str]]:
     from selftrain_core.backends.loading import open_backend
     from selftrain_core.backends.settings import GenerationSettings
 
-    settings = replace(GenerationSettings.for_answers(cfg), batch_size=size)
+    # the settings of the stage that sends these requests (its model, backend and dtype), at this batch size
+    of_stage = GenerationSettings.for_questions if stage == "questions" else GenerationSettings.for_answers
+    settings = replace(of_stage(cfg), batch_size=size)
     backend = open_backend(settings)
     try:
         start = time.perf_counter()
@@ -81,7 +83,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             for size in sizes if round_ % 2 == 0 else sizes[::-1]:
                 for name, requests in sets.items():
-                    seconds, tokens, out = generate(cfg, size, requests)
+                    seconds, tokens, out = generate(cfg, size, requests, name)
                     best[name, size] = min(best.get((name, size), (seconds, tokens)), (seconds, tokens))
                     texts[name, size] = out
                     print(f"{name} batch {size}: {seconds:.1f} s, {tokens} tokens", file=sys.stderr)
