@@ -5,7 +5,7 @@ explicitations, sampled again in one artifact) and their score."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -14,7 +14,7 @@ from flows.experiment import evaluate_arms, train_arm
 from flows.self_train import run_round
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import StageInputError
-from selftrain_core.runs.compare import comparison_table, strategy_configs
+from selftrain_core.runs.compare import ARMS, comparison_table, strategy_configs
 from selftrain_core.runs.preflight import check_run_supported
 from selftrain_core.stages.answers import stage as answers
 from selftrain_core.stages.score import stage as score
@@ -22,19 +22,27 @@ from selftrain_core.store import ArtifactStore
 from tasks.run_stage import run_task
 from tasks.stages import answers_task, score_task
 
+Arm = Literal[ARMS]
+
 
 @flow(name="compare")
-def compare(config: RunConfig | None = None) -> dict[str, Any]:
+def compare(config: RunConfig | None = None, arms: list[Arm] | None = None) -> dict[str, Any]:
     """Train one arm per curate strategy (and knowledge-detection without its filter) and evaluate them all
-    against base on the same questions; the table is the `compare` artifact and the return value."""
+    against base on the same questions; the table is the `compare` artifact and the return value.
+
+    Args:
+        config: The run config every arm starts from (its strategy, method and scorer are set per arm).
+        arms: The arms to train (all when empty). self_rewarding scores every sample with the policy as judge, and
+            inner_knowledge samples its own answers: each costs about as much again as the shared stages.
+    """
     cfg = config or RunConfig()
-    arms = strategy_configs(cfg)
-    for arm_cfg in arms.values():
+    chosen = strategy_configs(cfg, arms)
+    for arm_cfg in chosen.values():
         check_run_supported(arm_cfg)  # every arm's scorer and method, before any work
     store = ArtifactStore(cfg.artifact_root)
     refs = run_round(cfg, stop_after="score")
     trained, seen = {}, {}
-    for name, arm_cfg in arms.items():
+    for name, arm_cfg in chosen.items():
         arm_refs = dict(refs)
         if arm_cfg.answers != cfg.answers:  # a strategy with a generation step of its own (inner-knowledge)
             plan = answers.plan(arm_cfg, refs["questions"], refs["chunk"])

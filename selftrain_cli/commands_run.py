@@ -102,12 +102,23 @@ def show_config(config: ConfigOption = DEFAULT_PRESET, overrides: Overrides = No
     typer.echo(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
 
-def compare(config: ConfigOption = DEFAULT_PRESET, overrides: Overrides = None) -> None:
+def compare(
+    config: ConfigOption = DEFAULT_PRESET,
+    arm: Annotated[
+        list[str] | None,
+        typer.Option("--arm", help="An arm to train, e.g. knowledge_detection or no_filter (repeatable; default all)."),
+    ] = None,
+    overrides: Overrides = None,
+) -> None:
     """Train every curate strategy on the same questions and samples and evaluate them against base together:
     one table of training rows, time and paired differences with intervals."""
+    from selftrain_core.runs.compare import strategy_configs
+
+    cfg = checked_config(config, overrides)
+    strategy_configs(cfg, arm)  # an unknown arm fails here, before Prefect starts
     from flows.compare import compare as compare_flow
     from selftrain_cli.render import console
 
-    result = compare_flow(config=checked_config(config, overrides))
+    result = compare_flow(config=cfg, arms=arm)
     console.print(f"evaluate {result['evaluate'].key}")
     console.print(result["table"], markup=False)

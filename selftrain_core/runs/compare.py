@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from selftrain_core.config import RunConfig
+from selftrain_core.errors import ConfigError
 from selftrain_core.runs.experiment import with_settings
 from selftrain_core.stages.curate.strategies import SFT_ONLY, STRATEGIES
 
@@ -27,9 +28,16 @@ COLUMNS = (
 )
 
 
-def strategy_configs(cfg: RunConfig) -> dict[str, RunConfig]:
+# every arm compare can train: one per strategy (its name with '_'), and knowledge-detection without its filter
+ARMS = tuple(s.replace("-", "_") for s in STRATEGIES) + ("no_filter",)
+
+
+def strategy_configs(cfg: RunConfig, only: list[str] | None = None) -> dict[str, RunConfig]:
     """arm name -> its config: one arm per strategy, and knowledge-detection without its filter (the paper's
-    ablation)."""
+    ablation); `only` keeps the arms it names, in ARMS' order (all when None or empty)."""
+    unknown = sorted(set(only or ()) - set(ARMS))
+    if unknown:
+        raise ConfigError(f"compare arms: {', '.join(unknown)} (the arms are {', '.join(ARMS)})")
     arms = {}
     for strategy in STRATEGIES:
         settings: dict[str, Any] = {"curate.strategy": strategy}
@@ -43,7 +51,7 @@ def strategy_configs(cfg: RunConfig) -> dict[str, RunConfig]:
             settings["answers.explicitation"] = True
         arms[strategy.replace("-", "_")] = with_settings(cfg, settings)
     arms["no_filter"] = with_settings(arms["knowledge_detection"], {"curate.knowledge_filter": False})
-    return arms
+    return {name: arm for name, arm in arms.items() if not only or name in only}
 
 
 def cell(index: dict[tuple[str, str, str], dict[str, Any]], set_name: str, model: str, metric: str) -> str:

@@ -4,11 +4,16 @@ the same samples, evaluated together against base, and the table names every arm
 import statistics
 
 import pytest
+import yaml
 from prefect.testing.utilities import prefect_test_harness
+from prefect.utilities.callables import parameter_schema
+from typer.testing import CliRunner
 
 from flows.compare import compare
+from selftrain_cli.app import app
 from selftrain_core.config.loading import build_run_config
-from selftrain_core.runs.compare import comparison_table, strategy_configs
+from selftrain_core.errors import ConfigError
+from selftrain_core.runs.compare import ARMS, comparison_table, strategy_configs
 from selftrain_core.stages.curate.strategies import STRATEGIES
 from selftrain_core.store import ArtifactStore
 from tests.conftest import tiny_config_data
@@ -25,6 +30,35 @@ def test_each_strategy_is_an_arm_with_the_method_its_rows_need(tiny_lm, tiny_emb
     assert not arms["no_filter"].curate.knowledge_filter and arms["knowledge_detection"].curate.knowledge_filter
     assert arms["inner_knowledge"].answers.explicitation and not arms["knowledge_detection"].answers.explicitation
     assert arms["inner_knowledge"].train.method == "dpo"
+
+
+def test_only_the_named_arms_are_made_in_their_order(tiny_lm, tiny_embedder, corpus_file, tmp_path):
+    cfg = build_run_config(tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts"))
+    every = strategy_configs(cfg)
+    some = strategy_configs(cfg, ["no_filter", "sft_references"])
+    assert list(some) == ["sft_references", "no_filter"] and list(every) == list(ARMS)
+    assert all(some[name] == every[name] for name in some), "an arm's config does not depend on the others chosen"
+    assert list(strategy_configs(cfg, [])) == list(ARMS), "an empty choice (a cleared UI field) is every arm"
+    with pytest.raises(ConfigError, match="compare arms: self-rewarding \\(the arms are knowledge_detection,"):
+        strategy_configs(cfg, ["knowledge_detection", "self-rewarding"])
+
+
+def test_the_ui_form_offers_the_arms_as_a_choice_with_help():
+    schema = parameter_schema(compare).model_dump()
+    arms = schema["properties"]["arms"]
+    choices = next(option for option in arms["anyOf"] if option.get("type") == "array")["items"]
+    assert set(choices.get("enum") or schema["definitions"][choices["$ref"].split("/")[-1]]["enum"]) == set(ARMS)
+    assert "all when empty" in arms["description"]
+
+
+def test_the_cli_refuses_an_unknown_arm_before_any_work(tiny_lm, tiny_embedder, corpus_file, tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts")))
+    out = CliRunner().invoke(app, ["compare", "-c", str(config), "--arm", "no_filter", "--arm", "nofilter"])
+    # main() turns a ConfigError into exit 2 with its message (tests/integration/test_cli_kill_resume.py)
+    assert isinstance(out.exception, ConfigError), out.output
+    assert str(out.exception).startswith("compare arms: nofilter (the arms are ")
+    assert not (tmp_path / "artifacts").exists()
 
 
 def test_the_table_has_a_row_per_arm_with_its_paired_differences():
