@@ -1,6 +1,7 @@
 """Why was this row made? Walk a row's parent ids through the manifests' parents down to the document.
 
-pair -> score -> answers -> question -> chunk (character span) -> document (source and revision).
+pair or SFT row -> score -> answers (the sample a row trained on: its sample index) -> question -> chunk (character
+span) -> document (source and revision).
 """
 
 from __future__ import annotations
@@ -25,8 +26,15 @@ class Link:
 
 
 LINKS: dict[str, Link] = {
-    "pair-": Link("curate", "data", "pair_id", "score_id", "score", ("label", "s_l", "s_k", "rejected_score")),
-    "sft-": Link("curate", "sft", "sft_id", "score_id", "score", ()),
+    "pair-": Link(
+        "curate",
+        "data",
+        "pair_id",
+        "score_id",
+        "score",
+        ("label", "s_l", "s_k", "strategy", "chosen_sample_index", "rejected_sample_index", "rejected_score"),
+    ),
+    "sft-": Link("curate", "sft", "sft_id", "score_id", "score", ("label", "sample_index")),
     "score-": Link("score", "data", "score_id", "answer_id", "answers", ("s_l", "s_k", "scorer", "scorer_version")),
     "ans-": Link(
         "answers",

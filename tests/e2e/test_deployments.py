@@ -101,6 +101,7 @@ def test_the_run_form_has_descriptions_and_dropdowns(deployed):
     assert defs["AnswersConfig"]["properties"]["num_samples"]["description"].startswith("K: samples")
     assert {"embedding-agreement", "selfcheck-nli"} <= set(defs["ScoreConfig"]["properties"]["scorer"]["enum"])
     assert len(defs["CurateConfig"]["properties"]["pair_strategy"]["enum"]) > 1
+    assert "rejection-sampling" in defs["CurateConfig"]["properties"]["strategy"]["enum"]
     assert "evaluate" in schema["properties"]["stop_after"]["enum"]
     # the source kinds: a choice of titled options (anyOf; the form cannot draw oneOf), each with its fields
     source = defs["IngestConfig"]["properties"]["source"]

@@ -40,3 +40,17 @@ def test_entrypoint_loads_and_default_parameters_validate(name):
 def test_retraining_is_weekly():
     (schedule,) = DEPLOYMENTS["retrain-weekly"]["schedules"]
     assert schedule == {"cron": "0 3 * * 1", "timezone": "UTC", "active": True}
+
+
+def test_the_run_form_offers_every_curate_strategy_as_a_choice_with_its_papers():
+    from prefect.utilities.callables import parameter_schema
+
+    from selftrain_core.stages.curate.strategies import STRATEGIES
+
+    flow = load_flow_from_entrypoint(str(REPO / DEPLOYMENTS["self-train"]["entrypoint"]))
+    definitions = parameter_schema(flow).model_dump()["definitions"]
+    strategy = definitions["CurateConfig"]["properties"]["strategy"]
+    assert set(strategy["enum"]) == set(STRATEGIES) and strategy["default"] == "knowledge-detection"
+    for named in ("Yeo et al. 2024", "ReST-EM", "CORE-PO", "Yuan et al. 2024", "SKE-Learn", "sft-references"):
+        assert named in strategy["description"], named
+    assert "needs score.scorer=self-reward" in strategy["description"], "the form says what a strategy needs"

@@ -5,8 +5,9 @@ separates "which questions" from "how many". The pick sorts the eligible questio
 stable_hash([seed, question_id]) and keeps the first ones, so it depends on neither the input row order nor the
 other arm, and a smaller budget keeps a subset of a larger one.
 
-Input: one {'data', 'sft', 'rejected'} dict of curate rows per question (as stages/curate/stage.py's curate_rows
-gives). A question past the budget loses its pairs and SFT row and gets one rejected row, reason `over_budget`.
+Input: one {'data', 'sft', 'rejected', ...} dict of curate rows per question (as stages/curate/stage.py's
+curate_rows gives). A question past the budget loses its pairs, SFT rows and per-sample rows and gets one rejected
+row, reason `over_budget`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def apply_budget(questions: list[Rows], max_questions: int | None, seed: int) ->
     for head, rows in zip(heads, questions, strict=True):
         if trains(rows) and head["question_id"] in dropped:
             keep = ("score_id", "question_id", "s_l", "s_k", "label")
-            rows = {"data": [], "sft": [], "rejected": [{**{k: head[k] for k in keep}, "reason": "over_budget"}]}
+            rejected = [{**{k: head[k] for k in keep}, "reason": "over_budget"}]  # its samples' rows go too
+            rows = {**{name: [] for name in rows}, "rejected": rejected}
         out.append(rows)
     return out

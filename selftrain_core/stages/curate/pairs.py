@@ -38,6 +38,7 @@ class Outcome:
     pairs: list[tuple[Candidate, Candidate]] = field(default_factory=list)  # (chosen, rejected)
     sft: list[Candidate] = field(default_factory=list)  # the answers trained on by SFT (the reference, or samples)
     reason: str | None = None  # why no pair (for an SFT-only strategy: no SFT row) was made
+    dropped: list[tuple[Candidate, str]] = field(default_factory=list)  # own samples not trained on, with why
 
 
 def reference(answer: dict[str, Any]) -> Candidate:

@@ -5,8 +5,10 @@ Train-split questions only, through the strategy `curate.strategy` names (strate
 sft-references. Tables:
 - data: one row per DPO pair: pair_id, score_id, answer_id, question_id, prompt / chosen / rejected (TRL
   conversational lists of {role, content}; the prompt is the no-document prompt), s_l, s_k, chosen_score
-  (null for the reference), rejected_score, label, strategy, pair_index. inner-knowledge: the prompt is the
-  explicitation prompt, chosen / rejected are explicit samples, and their scores are the document's support.
+  (null for the reference), rejected_score, label, strategy, pair_index, chosen_sample_index /
+  rejected_sample_index (which of the answer's no-document samples, null for the reference). inner-knowledge: the
+  prompt is the explicitation prompt, chosen / rejected are explicit samples (their indices among the explicit
+  samples), and their scores are the document's support.
 - sft: one row per trained answer: sft_id, score_id, answer_id, question_id, sample_index (the no-document
   sample trained on, or the explicit one for inner-knowledge; null for the reference), s_l, s_k, label,
   messages (prompt + answer). knowledge-detection: the reference of each trained question (unknown, or known
@@ -16,10 +18,13 @@ sft-references. Tables:
   too_few_samples, no_score_gap, over_budget, no_sample_accepted, no_confident_sample, no_contradicting_sample,
   no_explicitation, no_verified_explicitation, no_unverified_explicitation).
   A question whose S_K is NaN or infinite is labelled `unscored`.
+- rejected_samples (rejection-sampling only): one row per own sample not trained on, of the questions past the
+  gate: score_id, answer_id, question_id, sample_index, score, text, reason (rejection_sampling.py lists them).
 With curate.max_questions set, only that many questions keep pairs and SFT rows, picked by a seeded hash of the
 question id (selftrain_core/stages/curate/budget.py); the rest are rejected as over_budget.
-The manifest records the thresholds and strategy, drops per reason, labels and counts (with a budget: eligible
-questions and those over budget).
+The manifest records the gate's thresholds, the strategy with every other setting (its own thresholds too), drops
+per reason, labels and counts (with a budget: eligible questions and those over budget). The key holds the
+settings that change results; a strategy other than the default keys every setting of its own, defaults included.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.answers import stage as answers_stage
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.curate.budget import apply_budget
+from selftrain_core.stages.curate.config import CurateConfig
 from selftrain_core.stages.curate.strategies import SFT_ONLY, curate_with
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
@@ -60,6 +66,8 @@ PAIR_SCHEMA = pa.schema(
         ("label", pa.string()),
         ("strategy", pa.string()),
         ("pair_index", pa.int32()),
+        ("chosen_sample_index", pa.int32()),
+        ("rejected_sample_index", pa.int32()),
     ]
 )
 SFT_SCHEMA = pa.schema(
@@ -73,6 +81,17 @@ SFT_SCHEMA = pa.schema(
         ("s_k", pa.float64()),
         ("label", pa.string()),
         ("messages", _MESSAGES),
+    ]
+)
+SAMPLE_REJECTED_SCHEMA = pa.schema(
+    [
+        ("score_id", pa.string()),
+        ("answer_id", pa.string()),
+        ("question_id", pa.string()),
+        ("sample_index", pa.int32()),
+        ("score", pa.float64()),
+        ("text", pa.string()),
+        ("reason", pa.string()),
     ]
 )
 REJECTED_SCHEMA = pa.schema(
@@ -95,12 +114,20 @@ def training_prompt(cfg: RunConfig) -> str:
     return cfg.answers.without_document_prompt
 
 
+def keyed_settings(c: CurateConfig) -> dict[str, Any]:
+    """The curate settings in the key. The default strategy keys a setting of another strategy only when it is set
+    (its keys stayed as they were when the strategies came); any other strategy keys all its settings."""
+    if c.strategy == CurateConfig.model_fields["strategy"].default:
+        return result_settings(c)
+    return c.model_dump(mode="json")
+
+
 def plan(cfg: RunConfig, scores: ArtifactRef, answers: ArtifactRef) -> StagePlan:
     prompt = load_prompt(training_prompt(cfg))
     return make_plan(
         STAGE,
         VERSION,
-        {"curate": result_settings(cfg.curate), "seed": cfg.seed},
+        {"curate": keyed_settings(cfg.curate), "seed": cfg.seed},
         [scores, answers],
         [],
         [prompt.manifest_entry()],
@@ -126,6 +153,8 @@ def curate_rows(cfg: RunConfig, key: str, score: dict[str, Any], answer: dict[st
             "label": outcome.label,
             "strategy": strategy,
             "pair_index": i,
+            "chosen_sample_index": chosen.index,
+            "rejected_sample_index": rejected.index,
         }
         for i, (chosen, rejected) in enumerate(outcome.pairs)
     ]
@@ -143,7 +172,12 @@ def curate_rows(cfg: RunConfig, key: str, score: dict[str, Any], answer: dict[st
     ]
     used = pairs or (sft and cfg.curate.strategy in SFT_ONLY)
     rejected = [] if used else [{**base, "label": outcome.label, "reason": outcome.reason}]
-    return {"data": pairs, "sft": sft, "rejected": rejected}
+    samples = [
+        {"score_id": score["score_id"], "answer_id": answer["answer_id"], "question_id": score["question_id"],
+         "sample_index": sample.index, "score": sample.score, "text": sample.text, "reason": reason}
+        for sample, reason in outcome.dropped
+    ]  # fmt: skip
+    return {"data": pairs, "sft": sft, "rejected": rejected, "rejected_samples": samples}
 
 
 def scored_answers(store: ArtifactStore, plan: StagePlan) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
@@ -174,7 +208,7 @@ def run(
         curated = [curate_rows(cfg, plan.key, s, a) for s, a in scored_answers(store, plan) if s["split"] == "train"]
         eligible = len({r["question_id"] for q in curated for r in q["data"] + q["sft"]})
         curated = apply_budget(curated, cfg.curate.max_questions, cfg.seed)
-        tables: dict[str, list[dict]] = {"data": [], "sft": [], "rejected": []}
+        tables: dict[str, list[dict]] = {"data": [], "sft": [], "rejected": [], "rejected_samples": []}
         labels: Counter = Counter()
         for rows in curated:
             for name, part in rows.items():
@@ -183,6 +217,9 @@ def run(
         writer.write_table("data", pa.Table.from_pylist(tables["data"], schema=PAIR_SCHEMA))
         writer.write_table("sft", pa.Table.from_pylist(tables["sft"], schema=SFT_SCHEMA))
         writer.write_table("rejected", pa.Table.from_pylist(tables["rejected"], schema=REJECTED_SCHEMA))
+        if cfg.curate.strategy == "rejection-sampling":
+            samples = pa.Table.from_pylist(tables["rejected_samples"], schema=SAMPLE_REJECTED_SCHEMA)
+            writer.write_table("rejected_samples", samples)
         settings = cfg.curate.model_dump(mode="json")  # every setting, also those a key leaves out at default
         counts = {"questions": sum(labels.values()), "pairs": len(tables["data"]), "sft": len(tables["sft"])}
         if cfg.curate.max_questions is not None:
@@ -190,7 +227,7 @@ def run(
             counts |= {"eligible": eligible, "over_budget": over}
         return {
             "thresholds": {k: settings[k] for k in ("answerable_threshold", "known_threshold")},
-            "strategy": {k: v for k, v in settings.items() if not k.endswith("_threshold")},
+            "strategy": {k: v for k, v in settings.items() if k not in ("answerable_threshold", "known_threshold")},
             "drops": dict(Counter(r["reason"] for r in tables["rejected"])),
             "labels": dict(labels),
             "counts": counts,

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from selftrain_core.config import RunConfig
 from selftrain_core.config.base import result_settings
 from selftrain_core.stages.curate.config import CurateConfig, CurateStrategy
-from selftrain_core.stages.curate.stage import curate_rows
+from selftrain_core.stages.curate.stage import curate_rows, keyed_settings
 from selftrain_core.stages.curate.strategies import STRATEGIES
 
 SAMPLES = ("Paris is the capital of France.", "Lyon.", "It is Paris.", "Marseille is the capital.", "Paris.")
@@ -77,6 +77,35 @@ def test_rejection_sampling_trains_on_the_accepted_own_samples_most_agreeing_fir
     assert contents(one["sft"]) == ["Paris is the capital of France."]
 
 
+def test_rejection_sampling_keeps_every_sample_it_does_not_train_on_with_its_reason():
+    texts = ("Paris is the capital of France.", "Lyon.", " ", "paris is the  capital of France.", "Paris.")
+    rows = curate_rows(cfg("rejection-sampling"), "k", score(scores=(0.95, 0.10, 0.99, 0.99, 0.90)), answer(texts))
+    assert [r["sample_index"] for r in rows["sft"]] == [0]
+    dropped = [(r["sample_index"], r["reason"]) for r in rows["rejected_samples"]]
+    assert dropped == [
+        (1, "below_accept_threshold"),
+        (2, "empty_sample"),
+        (3, "duplicate_sample"),  # sample 0 said it first
+        (4, "over_samples_per_question"),  # accepted, but samples_per_question is 1
+    ]
+    assert rows["rejected_samples"][1]["text"] == " " and rows["rejected_samples"][0]["score"] == 0.10
+    assert {(r["answer_id"], r["question_id"], r["score_id"]) for r in rows["rejected_samples"]} == {
+        ("ans-1", "q-1", "score-1")
+    }
+    none = curate_rows(cfg("rejection-sampling"), "k", score(scores=(0.1, 0.2, 0.3, 0.1, 0.79)), answer())
+    assert none["rejected"][0]["reason"] == "no_sample_accepted" and len(none["rejected_samples"]) == 5
+    gated = curate_rows(cfg("rejection-sampling"), "k", score(s_l=0.2), answer())
+    assert gated["rejected"][0]["reason"] == "unanswerable" and not gated["rejected_samples"], "the question says why"
+
+
+def test_a_pair_names_the_samples_it_was_made_of():
+    rows = curate_rows(cfg("confident-preference", pairs_per_question=2), "k", score(), answer())
+    assert [(r["chosen_sample_index"], r["rejected_sample_index"]) for r in rows["data"]] == [(0, 3), (0, 1)]
+    (reference_pair,) = curate_rows(cfg("knowledge-detection"), "k", score(), answer())["data"]
+    assert reference_pair["chosen_sample_index"] is None, "the grounded reference is no sample"
+    assert SAMPLES[reference_pair["rejected_sample_index"]] == reference_pair["rejected"][-1]["content"]
+
+
 def test_rejection_sampling_trains_a_known_question_too_and_drops_one_with_no_accepted_sample():
     known = curate_rows(cfg("rejection-sampling"), "k", score(s_k=0.95), answer())
     assert known["sft"] and known["sft"][0]["label"] == "known", (
@@ -122,11 +151,15 @@ def test_every_strategy_drops_an_empty_reference_and_a_non_finite_score(strategy
     assert not rows["data"] and not rows["sft"] and rows["rejected"][0]["reason"] == "non_finite_score"
 
 
-def test_the_strategy_enters_the_key_only_when_it_is_not_the_default():
-    default = result_settings(CurateConfig())
-    assert "strategy" not in default and "accept_threshold" not in default, "the default's keys did not move"
-    chosen = result_settings(CurateConfig(strategy="rejection-sampling", accept_threshold=0.7))
-    assert chosen["strategy"] == "rejection-sampling" and chosen["accept_threshold"] == 0.7
+def test_a_strategy_other_than_the_default_keys_all_its_settings():
+    default = keyed_settings(CurateConfig())
+    assert default == result_settings(CurateConfig()), "the default's keys did not move"
+    assert "strategy" not in default and "accept_threshold" not in default
+    chosen = keyed_settings(CurateConfig(strategy="rejection-sampling"))
+    assert chosen["strategy"] == "rejection-sampling" and chosen["accept_threshold"] == 0.8, "its defaults too"
+    assert chosen["samples_per_question"] == 1 and chosen["support_threshold"] == 0.6
+    assert keyed_settings(CurateConfig(strategy="rejection-sampling", accept_threshold=0.7))["accept_threshold"] == 0.7
+    assert keyed_settings(CurateConfig(accept_threshold=0.7))["accept_threshold"] == 0.7, "set: keyed"
 
 
 def test_a_contradiction_threshold_at_or_above_acceptance_is_refused():

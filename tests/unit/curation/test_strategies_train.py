@@ -39,7 +39,7 @@ def test_a_strategys_rows_train_the_tiny_model(strategy, method, table, tiny_lm,
     data["train"] = {**data["train"], "method": method}
     cfg = build_run_config(data)
     store = ArtifactStore(cfg.artifact_root)
-    tables: dict[str, list[dict]] = {"data": [], "sft": [], "rejected": []}
+    tables: dict[str, list[dict]] = {"data": [], "sft": [], "rejected": [], "rejected_samples": []}
     for i in range(3):  # three questions, each with the hand-made samples in another order
         order = SAMPLES[i:] + SAMPLES[:i]
         scores = SCORES[i:] + SCORES[:i]

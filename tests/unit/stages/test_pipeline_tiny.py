@@ -155,3 +155,40 @@ def test_answers_resume_after_a_crash_gives_identical_shards(finished, tmp_path,
     assert any("resuming, 1 of" in line for line in lines)
     resumed, full = store.manifest("answers", plan.key), store_full.manifest("answers", plan.key)
     assert resumed["files"] == full["files"], "same rows, same checksums as the uninterrupted run"
+
+
+@pytest.mark.parametrize("strategy", ["rejection-sampling", "confident-preference", "self-rewarding", "sft-references"])
+def test_every_strategys_rows_walk_to_the_sample_and_document_they_came_from(finished, strategy):
+    from selftrain_core.stages.curate import stage as curate
+    from selftrain_core.stages.curate.config import CurateConfig
+
+    cfg, _, refs = finished
+    store = ArtifactStore(cfg.artifact_root)
+    scores = [s for s in store.read_rows(refs["score"]) if s["split"] == "train"]
+    # thresholds from the question whose samples' scores spread most: it has an accepted and a contradicting one
+    widest = max(scores, key=lambda s: max(s["no_doc_scores"]) - min(s["no_doc_scores"]))["no_doc_scores"]
+    assert max(widest) > min(widest), "the tiny run's samples all scored the same"
+    settings = {"strategy": strategy, "answerable_threshold": 0.0, "known_threshold": 1.0, "min_score_gap": 0.0}
+    settings |= {"accept_threshold": max(widest), "contradict_threshold": min(widest)}
+    # the tiny run's per-sample scores stand in for the judge's grades (self-rewarding reads them the same way)
+    arm = cfg.model_copy(update={"curate": CurateConfig(**settings)})
+    plan = curate.plan(arm, refs["score"], refs["answers"])
+    assert plan.key != refs["curate"].key
+    ref = curate.run(arm, plan, store, RunInfo(run_id="test", iteration=1), log=lambda _: None)
+    manifest = store.manifest("curate", ref.key)
+    assert manifest["strategy"]["strategy"] == strategy and "accept_threshold" in manifest["strategy"]
+    answers_by_id = {a["answer_id"]: a for a in store.read_rows(refs["answers"])}
+    rows = store.read_rows(ref) + store.read_rows(ref, "sft")
+    assert rows, f"{strategy} made no row on the tiny run"
+    for row in rows:
+        steps = walk(store, row.get("pair_id") or row["sft_id"])
+        assert [s.stage for s in steps] == ["curate", "score", "answers", "questions", "chunk", "ingest"]
+        assert [s.key for s in steps[1:]] == [refs[s.stage].key for s in steps[1:]] and steps[0].key == ref.key
+        samples = answers_by_id[steps[2].row_id]["no_doc"]
+        if "pair_id" in row:
+            texts = (row["chosen"][-1]["content"], row["rejected"][-1]["content"])
+            indices = (steps[0].fields["chosen_sample_index"], steps[0].fields["rejected_sample_index"])
+        else:
+            texts, indices = (row["messages"][-1]["content"],), (steps[0].fields["sample_index"],)
+        for text, index in zip(texts, indices, strict=True):  # the sample a row trained on, found by its index
+            assert text == (answers_by_id[steps[2].row_id]["reference"] if index is None else samples[index])
