@@ -51,13 +51,15 @@ def check_prompt(setting: str, prompt_id: str, values: tuple[str, ...]) -> None:
 
 def configured_models(cfg: RunConfig) -> list[tuple[str, str, str, str | None]]:
     """(setting, backend, name, revision) of every generating model: the policy (always: chunking and training
-    read its tokenizer), the question writer and the judge when they are other models."""
+    read its tokenizer), the question writer, the judge and self-reward's judge when they are other models."""
     models = [("model.name", "hf", cfg.model.name, cfg.model.revision)]
     q, judge = cfg.questions, cfg.evaluate.judge
     if q.model or q.backend == "openai":
         models.append(("questions.model", q.backend, q.model or cfg.model.name, q.revision))
     if judge.enabled and (judge.model or judge.backend == "openai"):
         models.append(("evaluate.judge.model", judge.backend, judge.model or cfg.model.name, judge.revision))
+    if cfg.score.scorer == "self-reward" and cfg.score.reward_judge:
+        models.append(("score.reward_judge", "hf", cfg.score.reward_judge, None))
     return models
 
 

@@ -1,4 +1,5 @@
-"""The models a scorer may use, loaded lazily and once: the sentence embedder, the NLI classifier, the policy LLM.
+"""The models a scorer may use, loaded lazily and once: the sentence embedder, the NLI classifier, the policy LLM,
+a judge LLM (self-reward with score.reward_judge).
 
 Which ones a scorer needs is its `roles(settings)`; the score stage resolves those names at plan time (so their
 fingerprints enter the artifact key) and hands the resolved models here.
@@ -14,7 +15,7 @@ from selftrain_core.models.resolve import ResolvedModel
 
 @dataclass
 class ScorerModels:
-    resolved: dict[str, ResolvedModel]  # role ("embedder", "nli", "policy") -> resolved model
+    resolved: dict[str, ResolvedModel]  # role ("embedder", "nli", "policy", "judge") -> resolved model
     device: str = "auto"
     dtype: str = "float32"
     embedder_batch_size: int = 64
@@ -41,19 +42,26 @@ class ScorerModels:
 
         return NLIModel.load(self._get("nli").path, pick_device(self.device), self.nli_batch_size, self.nli_max_length)
 
-    @cached_property
-    def policy(self):
+    def _generator(self, model: ResolvedModel, adapter: str | None):
         from selftrain_core.backends.loading import open_backend
         from selftrain_core.backends.settings import GenerationSettings
 
-        policy = self._get("policy")
         settings = GenerationSettings(
             section="score",
             backend="hf",
-            model=policy.name,
-            adapter=self.policy_adapter,
+            model=model.name,
+            adapter=adapter,
             dtype=self.dtype,
             device=self.device,
             batch_size=self.policy_batch_size,
         )
-        return open_backend(settings, model=policy)
+        return open_backend(settings, model=model)
+
+    @cached_property
+    def policy(self):
+        return self._generator(self._get("policy"), self.policy_adapter)
+
+    @cached_property
+    def judge(self):
+        """Another model grading the policy's samples: no adapter (the policy's rounds do not train it)."""
+        return self._generator(self._get("judge"), None)

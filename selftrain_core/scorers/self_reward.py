@@ -5,7 +5,8 @@ with a rubric and asked to end with "Score: <points>". Here the rubric also give
 reference, so the judge checks facts rather than style. A sample's score is points / 5; a reply with no readable
 score counts 0.5 (it decides nothing either way) and is flagged `unparsed_grade`. Every grade is kept with the
 judge's raw reply in `details`, so a reader can see what the judge said. The curate strategy `self-rewarding`
-pairs the best-graded sample against the worst.
+pairs the best-graded sample against the worst. With `score.reward_judge` set, that model grades instead of the
+policy (a stronger judge than a small policy; the paper's setting is the policy itself).
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ class SelfReward:
 
     @staticmethod
     def roles(settings) -> tuple[str, ...]:
-        return ("policy",)
+        return ("judge",) if getattr(settings, "reward_judge", None) else ("policy",)
 
     @classmethod
     def open(cls, settings, models) -> SelfReward:
-        return cls(models.policy, settings.reward_prompt)
+        return cls(models.judge if settings.reward_judge else models.policy, settings.reward_prompt)
 
     def score(self, items: Sequence[ScoreInput]) -> list[ScoreResult]:
         requests, where = [], []

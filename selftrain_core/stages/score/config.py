@@ -55,6 +55,13 @@ class ScoreConfig(StrictModel):
         description="self-reward's rubric prompt template (the policy grades each sample 0-5 against the reference).",
         json_schema_extra=KEYED_WHEN_SET,
     )
+    reward_judge: str | None = Field(
+        None,
+        description="self-reward: the model that grades the samples instead of the policy (a local folder, a hub id "
+        "in the local Hugging Face cache, or a preset name); empty: the policy grades its own samples, as in Yuan "
+        "et al. 2024. Its fingerprint enters the score key.",
+        json_schema_extra=KEYED_WHEN_SET,
+    )
     shard_size: int = Field(
         64,
         gt=0,

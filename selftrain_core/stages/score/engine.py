@@ -35,6 +35,7 @@ def scorer_models(cfg: RunConfig) -> dict[str, ResolvedModel]:
         "embedder": lambda: resolve_model(cfg.embedder.name, kind="embedder"),
         "nli": lambda: resolve_model(cfg.score.nli.name, cfg.score.nli.revision, kind="nli"),
         "policy": lambda: resolve_model(cfg.model.name, cfg.model.revision),
+        "judge": lambda: resolve_model(cfg.score.reward_judge),
     }
     return {role: names[role]() for role in model_roles(cfg)}
 

@@ -74,3 +74,32 @@ def test_an_unreadable_grade_decides_nothing_and_is_flagged():
 
 def test_the_scorer_is_registered_and_uses_the_policy():
     assert scorer_class("self-reward") is SelfReward and SelfReward.roles(None) == ("policy",)
+
+
+def test_a_configured_judge_grades_instead_of_the_policy_and_enters_the_key(
+    tiny_lm, tiny_embedder, corpus_file, tmp_path
+):
+    from selftrain_core.config.loading import build_run_config
+    from selftrain_core.errors import SelftrainError
+    from selftrain_core.runs.preflight import check_run_supported
+    from selftrain_core.stages.score import stage as score
+    from selftrain_core.stages.score.engine import open_configured_scorer, scorer_models
+    from selftrain_core.store import ArtifactRef
+    from tests.conftest import tiny_config_data
+
+    data = tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts")
+    own = build_run_config({**data, "score": {"scorer": "self-reward"}})
+    judged = build_run_config({**data, "score": {"scorer": "self-reward", "reward_judge": str(tiny_lm)}})
+    assert set(scorer_models(own)) == {"policy"} and set(scorer_models(judged)) == {"judge"}
+    answers = ArtifactRef(stage="answers", key="a" * 20, uri="file:///none")
+    plans = score.plan(own, answers), score.plan(judged, answers)
+    assert plans[0].key != plans[1].key, "which model grades changes the scores: the key"
+    assert [m["role"] for m in plans[1].models] == ["judge"]
+    check_run_supported(judged)
+    scorer = open_configured_scorer(judged)
+    assert scorer.backend is not None and "policy" not in scorer_models(judged)
+    (result,) = scorer.score([ITEM])
+    assert len(result.details["replies"]) == 3 and all(isinstance(r, str) for r in result.details["replies"])
+    wrong = build_run_config({**data, "score": {"scorer": "self-reward", "reward_judge": "no-such-judge"}})
+    with pytest.raises(SelftrainError, match=r"^score.reward_judge: .*no-such-judge"):
+        check_run_supported(wrong)
