@@ -50,6 +50,17 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
+def prefect_server():
+    """Prefect's test server (prefect_test_harness: a temporary database and API) for this test process, started at
+    the first test that asks for it and shared by all of them: each start costs 10-20 s of the two cores. Tests read
+    back only their own flow runs (by id), so they do not see each other's."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=300):  # a loaded machine: the start can take minutes
+        yield
+
+
+@pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory) -> Path:
     return build_tiny_lm(tmp_path_factory.mktemp("tiny-lm"))
 

@@ -5,7 +5,6 @@ import statistics
 
 import pytest
 import yaml
-from prefect.testing.utilities import prefect_test_harness
 from prefect.utilities.callables import parameter_schema
 from typer.testing import CliRunner
 
@@ -73,7 +72,9 @@ def test_the_table_has_a_row_per_arm_with_its_paired_differences():
 
 
 @pytest.mark.integration
-def test_the_compare_flow_trains_and_evaluates_every_strategy_together(tiny_lm, tiny_embedder, corpus_file, tmp_path):
+def test_the_compare_flow_trains_and_evaluates_every_strategy_together(
+    tiny_lm, tiny_embedder, corpus_file, tmp_path, prefect_server
+):
     data = tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts")
     data["evaluate"]["judge"] = {"enabled": False}
     refs, _ = run_pipeline(build_run_config(data), stop_after="score")
@@ -84,8 +85,7 @@ def test_the_compare_flow_trains_and_evaluates_every_strategy_together(tiny_lm, 
     per_sample = sorted(v for s in store.read_rows(refs["score"]) for v in s["no_doc_scores"])
     data["curate"] |= {"accept_threshold": per_sample[len(per_sample) // 2], "contradict_threshold": per_sample[0]}
     cfg = build_run_config(data)
-    with prefect_test_harness(server_startup_timeout=60):
-        result = compare(config=cfg)
+    result = compare(config=cfg)
     manifest = store.manifest("evaluate", result["evaluate"].key)
     assert manifest["config"]["arms"] == list(result["train"]) and len(result["train"]) >= 4
     # the tiny model's rubric grades are unreadable (all 0.5): self-rewarding has no pair, and the table says so

@@ -4,7 +4,6 @@ the ablation arms on the other, each arm trained on the data it is specified to 
 import statistics
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.experiment import experiment
 from selftrain_core.config.loading import build_run_config
@@ -17,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_the_experiment_sweeps_on_one_half_and_reports_the_arms_on_the_other(
-    tiny_lm, tiny_embedder, corpus_file, tmp_path
+    tiny_lm, tiny_embedder, corpus_file, tmp_path, prefect_server
 ):
     data = tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts")
     data["evaluate"]["judge"] = {"enabled": False}
@@ -27,8 +26,7 @@ def test_the_experiment_sweeps_on_one_half_and_reports_the_arms_on_the_other(
     s_k = sorted(s["s_k"] for s in store.read_rows(refs["score"]) if s["split"] == "train")
     data["curate"] = {"answerable_threshold": 0.0, "known_threshold": statistics.median(s_k)}
     cfg = build_run_config(data)
-    with prefect_test_harness(server_startup_timeout=60):
-        result = experiment(config=cfg, grid={"train.learning_rate": [0.0002, 0.001]})
+    result = experiment(config=cfg, grid={"train.learning_rate": [0.0002, 0.001]})
     selection, report = (store.manifest("evaluate", result[k].key) for k in ("selection", "report"))
     assert selection["config"]["arms"] == ["v0", "v1"] and report["config"]["arms"] == [
         "method",
@@ -55,7 +53,6 @@ def test_the_experiment_sweeps_on_one_half_and_reports_the_arms_on_the_other(
     assert curated["sft_only"]["key"] == curated["method"]["key"], "SFT only: the method's data"
     assert store.manifest("train", train_of["sft_only"]["key"])["config"]["train"]["method"] == "sft"
 
-    with prefect_test_harness(server_startup_timeout=60):
-        as_given = experiment(config=cfg)  # no grid: nothing to choose, the report half only
+    as_given = experiment(config=cfg)  # no grid: nothing to choose, the report half only
     assert as_given["selection"] is None and as_given["chosen"] == {}
     assert store.manifest("evaluate", as_given["report"].key)["config"]["evaluate"]["documents"] == "report"

@@ -3,7 +3,6 @@
 import httpx
 import pytest
 from prefect.settings import PREFECT_API_URL
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.self_train import self_train
 from selftrain_core.config.loading import build_run_config
@@ -21,23 +20,24 @@ def markdown_artifact(flow_run_id, key: str) -> str:
     return response.json()[0]["data"]
 
 
-def test_rounds_run_while_the_gate_passes_and_stop_when_it_does_not(tiny_lm, tiny_embedder, corpus_file, tmp_path):
+def test_rounds_run_while_the_gate_passes_and_stop_when_it_does_not(
+    tiny_lm, tiny_embedder, corpus_file, tmp_path, prefect_server
+):
     data = tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts")
     data["evaluate"]["judge"] = {"enabled": False}
     always = build_run_config({**data, "rounds": {"count": 3, "gate_margin": -1.0}})  # any change passes
     never = build_run_config({**data, "rounds": {"count": 3, "gate_margin": 1.0}})  # no change passes
-    with prefect_test_harness(server_startup_timeout=60):
-        state = self_train(config=always, return_state=True)
-        refs = state.result()
-        store = ArtifactStore(always.artifact_root)
-        assert store.manifest("evaluate", refs["evaluate"].key)["run"]["iteration"] == 3
-        page = markdown_artifact(state.state_details.flow_run_id, "self-train-rounds")
-        assert page.count("| pass: ") == 3 and "| 3 |" in page and "| 4 |" not in page, "stops at rounds.count"
+    state = self_train(config=always, return_state=True)
+    refs = state.result()
+    store = ArtifactStore(always.artifact_root)
+    assert store.manifest("evaluate", refs["evaluate"].key)["run"]["iteration"] == 3
+    page = markdown_artifact(state.state_details.flow_run_id, "self-train-rounds")
+    assert page.count("| pass: ") == 3 and "| 3 |" in page and "| 4 |" not in page, "stops at rounds.count"
 
-        stopped = self_train(config=never, return_state=True)
-        assert store.manifest("evaluate", stopped.result()["evaluate"].key)["run"]["iteration"] == 1
-        page = markdown_artifact(stopped.state_details.flow_run_id, "self-train-rounds")
-        assert "stop: f1 improved by" in page and "| 2 |" not in page
+    stopped = self_train(config=never, return_state=True)
+    assert store.manifest("evaluate", stopped.result()["evaluate"].key)["run"]["iteration"] == 1
+    page = markdown_artifact(stopped.state_details.flow_run_id, "self-train-rounds")
+    assert "stop: f1 improved by" in page and "| 2 |" not in page
 
 
 def test_the_run_page_links_every_round_and_stage():

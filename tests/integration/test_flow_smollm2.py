@@ -12,7 +12,6 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.sorting import TaskRunSort
 from prefect.settings import PREFECT_API_URL
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.self_train import self_train
 from selftrain_core.config import STAGES
@@ -25,9 +24,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
+def harness(prefect_server):
+    """This process's Prefect test server (tests/conftest.py), for every test of the module."""
 
 
 def small_config(root):

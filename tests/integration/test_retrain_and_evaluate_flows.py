@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.evaluate import evaluate_checkpoint
 from flows.retrain import retrain
@@ -27,9 +26,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
+def harness(prefect_server):
+    """This process's Prefect test server (tests/conftest.py), for every test of the module."""
 
 
 @pytest.fixture(scope="module")

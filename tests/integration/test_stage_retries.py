@@ -8,7 +8,6 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.sorting import TaskRunSort
 from prefect.states import Failed
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.self_train import self_train
 from selftrain_core.backends.errors import ServedModelNotFoundError, ServerUnavailableError
@@ -43,9 +42,11 @@ def answers_runs(flow_run_id) -> list:
     return [r for r in runs if r.flow_run_id == flow_run_id and r.name.startswith("answers")]
 
 
-def test_a_server_down_then_back_is_retried_and_a_missing_model_is_not(tiny_lm, tiny_embedder, corpus_file, tmp_path):
+def test_a_server_down_then_back_is_retried_and_a_missing_model_is_not(
+    tiny_lm, tiny_embedder, corpus_file, tmp_path, prefect_server
+):
     app = create_app(FakeEngine(), "served")
-    with ThreadedServer(app) as server, prefect_test_harness(server_startup_timeout=60):
+    with ThreadedServer(app) as server:
         settings = {"base_url": server.url, "model": "served", "api_key_env": "SELFTRAIN_UNSET_KEY"}
         settings.update(max_retries=1, retry_backoff_s=0.01, max_concurrency=1)
         data = tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path / "artifacts")

@@ -11,7 +11,6 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, FlowRunFilter, TaskRunFilter
 from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, TaskRunSort
 from prefect.logging.handlers import APILogWorker
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.publish import publish
 from selftrain_core.config.publish import PublishConfig
@@ -21,32 +20,33 @@ from tests.unit.export.conftest import TOKEN, TOKEN_ENV
 pytestmark = pytest.mark.integration  # a temporary Prefect server: about a minute
 
 
-def test_the_flow_pushes_with_the_secret_block_token_and_prefect_keeps_no_copy(trained, hub, monkeypatch):
+def test_the_flow_pushes_with_the_secret_block_token_and_prefect_keeps_no_copy(
+    trained, hub, monkeypatch, prefect_server
+):
     cfg, _, ref, curated = trained
     monkeypatch.delenv(TOKEN_ENV)  # the block is the only source
     settings = PublishConfig(
         model_repo_id="me/flow-adapter", dataset_repo_id="me/flow-data", endpoint=hub.url, token_secret="hub-write"
     )
-    with prefect_test_harness(server_startup_timeout=60):
-        with pytest.raises(ConfigError, match="no Prefect Secret block named 'hub-write'"):
-            publish(ref.key, config=cfg.model_copy(update={"publish": settings}))
-        Secret(value=TOKEN).save("hub-write")
-        results = publish(ref.key, config=cfg.model_copy(update={"publish": settings}))
-        APILogWorker.drain_all(timeout=5)
-        with get_client(sync_client=True) as client:
-            kept = {
-                "flow_runs": client.read_flow_runs(limit=100, sort=FlowRunSort.ID_DESC),
-                "task_runs": client.read_task_runs(limit=100, sort=TaskRunSort.ID_DESC),
-                "logs": [log for page in range(20) for log in client.read_logs(limit=200, offset=200 * page)],
-                "artifacts": client.read_artifacts(
-                    artifact_filter=ArtifactFilter(),
-                    flow_run_filter=FlowRunFilter(),
-                    task_run_filter=TaskRunFilter(),
-                    limit=100,
-                    offset=0,
-                    sort=ArtifactSort.ID_DESC,
-                ),
-            }
+    with pytest.raises(ConfigError, match="no Prefect Secret block named 'hub-write'"):
+        publish(ref.key, config=cfg.model_copy(update={"publish": settings}))
+    Secret(value=TOKEN).save("hub-write")
+    results = publish(ref.key, config=cfg.model_copy(update={"publish": settings}))
+    APILogWorker.drain_all(timeout=5)
+    with get_client(sync_client=True) as client:
+        kept = {
+            "flow_runs": client.read_flow_runs(limit=100, sort=FlowRunSort.ID_DESC),
+            "task_runs": client.read_task_runs(limit=100, sort=TaskRunSort.ID_DESC),
+            "logs": [log for page in range(20) for log in client.read_logs(limit=200, offset=200 * page)],
+            "artifacts": client.read_artifacts(
+                artifact_filter=ArtifactFilter(),
+                flow_run_filter=FlowRunFilter(),
+                task_run_filter=TaskRunFilter(),
+                limit=100,
+                offset=0,
+                sort=ArtifactSort.ID_DESC,
+            ),
+        }
     kept = {name: [row.model_dump(mode="json") for row in rows] for name, rows in kept.items()}
     assert [(r["what"], r["artifact"]) for r in results] == [
         ("dataset", f"curate/{curated.key}"),
