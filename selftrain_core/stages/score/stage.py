@@ -76,8 +76,10 @@ def plan(cfg: RunConfig, answers: ArtifactRef) -> StagePlan:
     scorer = scorer_class(cfg.score.scorer)
     settings = {"score": result_settings(cfg.score), "scorer_version": scorer.version}
     models = [model.manifest_entry(role) for role, model in scorer_models(cfg).items()]
-    if "policy" in scorer.roles(cfg.score):
+    roles = scorer.roles(cfg.score)
+    if "policy" in roles or "judge" in roles:  # a generating scorer runs in the policy's dtype
         settings["policy_dtype"] = cfg.model.dtype
+    if "policy" in roles:
         models += policy_models(cfg)[1:]  # the adapter the answers were sampled through, when there is one
     if cfg.answers.explicitation:
         settings["support_version"] = support.VERSION

@@ -95,6 +95,10 @@ def test_a_configured_judge_grades_instead_of_the_policy_and_enters_the_key(
     plans = score.plan(own, answers), score.plan(judged, answers)
     assert plans[0].key != plans[1].key, "which model grades changes the scores: the key"
     assert [m["role"] for m in plans[1].models] == ["judge"]
+    half = build_run_config(
+        {**data, "model": {**data["model"], "dtype": "bfloat16"}, "score": judged.score.model_dump()}
+    )
+    assert score.plan(half, answers).key != plans[1].key, "the judge grades in the policy's dtype: keyed"
     check_run_supported(judged)
     scorer = open_configured_scorer(judged)
     assert scorer.backend is not None and "policy" not in scorer_models(judged)
