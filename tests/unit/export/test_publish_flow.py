@@ -20,6 +20,17 @@ from tests.unit.export.conftest import TOKEN, TOKEN_ENV
 pytestmark = pytest.mark.integration  # a temporary Prefect server: about a minute
 
 
+def every(read, limit: int = 200) -> list:
+    """All rows a paged Prefect read returns (limit and offset given: the pinned server refuses nulls)."""
+    rows, offset = [], 0
+    while True:
+        page = read(limit=limit, offset=offset)
+        rows += page
+        if len(page) < limit:
+            return rows
+        offset += limit
+
+
 def test_the_flow_pushes_with_the_secret_block_token_and_prefect_keeps_no_copy(
     trained, hub, monkeypatch, prefect_server
 ):
@@ -33,18 +44,19 @@ def test_the_flow_pushes_with_the_secret_block_token_and_prefect_keeps_no_copy(
     Secret(value=TOKEN).save("hub-write")
     results = publish(ref.key, config=cfg.model_copy(update={"publish": settings}))
     APILogWorker.drain_all(timeout=5)
-    with get_client(sync_client=True) as client:
+    with get_client(sync_client=True) as client:  # every record of the server (other tests' too: it is shared)
         kept = {
-            "flow_runs": client.read_flow_runs(limit=100, sort=FlowRunSort.ID_DESC),
-            "task_runs": client.read_task_runs(limit=100, sort=TaskRunSort.ID_DESC),
-            "logs": [log for page in range(20) for log in client.read_logs(limit=200, offset=200 * page)],
-            "artifacts": client.read_artifacts(
-                artifact_filter=ArtifactFilter(),
-                flow_run_filter=FlowRunFilter(),
-                task_run_filter=TaskRunFilter(),
-                limit=100,
-                offset=0,
-                sort=ArtifactSort.ID_DESC,
+            "flow_runs": every(lambda **page: client.read_flow_runs(sort=FlowRunSort.ID_DESC, **page)),
+            "task_runs": every(lambda **page: client.read_task_runs(sort=TaskRunSort.ID_DESC, **page)),
+            "logs": every(client.read_logs),
+            "artifacts": every(
+                lambda **page: client.read_artifacts(
+                    artifact_filter=ArtifactFilter(),
+                    flow_run_filter=FlowRunFilter(),
+                    task_run_filter=TaskRunFilter(),
+                    sort=ArtifactSort.ID_DESC,
+                    **page,
+                )
             ),
         }
     kept = {name: [row.model_dump(mode="json") for row in rows] for name, rows in kept.items()}
