@@ -48,6 +48,7 @@ from selftrain_core.stages.curate.strategies import SFT_ONLY, curate_with
 from selftrain_core.store import ArtifactRef, ArtifactStore
 
 STAGE, VERSION = "curate", 4
+GATE_THRESHOLDS = ("answerable_threshold", "known_threshold")  # the shared gate's; the manifest's `thresholds`
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 PAIR_SCHEMA = pa.schema(
@@ -226,8 +227,8 @@ def run(
             over = len({r["question_id"] for r in tables["rejected"] if r["reason"] == "over_budget"})
             counts |= {"eligible": eligible, "over_budget": over}
         return {
-            "thresholds": {k: settings[k] for k in ("answerable_threshold", "known_threshold")},
-            "strategy": {k: v for k, v in settings.items() if k not in ("answerable_threshold", "known_threshold")},
+            "thresholds": {k: settings[k] for k in GATE_THRESHOLDS},
+            "strategy": {k: v for k, v in settings.items() if k not in GATE_THRESHOLDS},
             "drops": dict(Counter(r["reason"] for r in tables["rejected"])),
             "labels": dict(labels),
             "counts": counts,
