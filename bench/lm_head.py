@@ -3,9 +3,10 @@
     OMP_NUM_THREADS=2 .venv/bin/python bench/lm_head.py [--out FILE]
 
 A random float32 49152 x 576 weight (the shape of SmolLM2-135M's tied output layer); for each row count, the
-median of --repeats timings of `F.linear` over the whole vocabulary and of selftrain's `blocked_linear` at several
-block sizes, interleaved in one process, and whether the blocked logits are bit-equal to the plain ones on this CPU.
-The ratio plain / blocked is what to compare across machines.
+median of --repeats timings of `F.linear` over the whole vocabulary and of the same product in blocks of vocabulary
+rows (several block sizes), in one process, and whether the blocked logits are bit-equal to the plain ones on this
+CPU. The ratio plain / blocked is what to compare across machines. The blocks are not used by the decode loop: in
+the paired A/B of the whole decode they gave nothing (bench/results/lm_head.md).
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from selftrain_core.backends.lm_head import blocked_linear
+
+def blocked_linear(hidden: torch.Tensor, weight: torch.Tensor, block: int) -> torch.Tensor:
+    """`F.linear(hidden, weight)` computed block by block of `weight`'s rows."""
+    return torch.cat([F.linear(hidden, part) for part in weight.split(block)], dim=-1)
 
 
 def timed(fn, repeats: int) -> float:

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import torch
 
 from selftrain_core.backends.kv_cache import compaction
-from selftrain_core.backends.lm_head import blocked_output
 from selftrain_core.backends.prefill import prefill, returned_cache
 from selftrain_core.backends.sampling import Sampler
 
@@ -51,14 +50,8 @@ def decode(model, prompts: list[list[int]], pad_id: int, rows: list[Row], stop_i
     """Prompts (token ids) -> one sequence per row, each with its tokens and logprobs.
 
     Logprobs are the model's own (log-softmax of the raw logits). A row ends at a stop id (finish "stop", the id
-    not kept) or at its own max_tokens (finish "length"). On a CPU the output layer runs in vocabulary blocks
-    (lm_head.py).
+    not kept) or at its own max_tokens (finish "length").
     """
-    with blocked_output(model):
-        return _decode(model, prompts, pad_id, rows, stop_ids)
-
-
-def _decode(model, prompts: list[list[int]], pad_id: int, rows: list[Row], stop_ids: list[int]) -> list[Sequence]:
     device = model.device
     steps = max(row.max_tokens for row in rows)
     start = prefill(model, prompts, pad_id, [row.prompt for row in rows], steps)
