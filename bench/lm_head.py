@@ -15,27 +15,16 @@ import argparse
 import datetime
 import os
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from dpo_step import median_seconds as timed
 
 
 def blocked_linear(hidden: torch.Tensor, weight: torch.Tensor, block: int) -> torch.Tensor:
     """`F.linear(hidden, weight)` computed block by block of `weight`'s rows."""
     return torch.cat([F.linear(hidden, part) for part in weight.split(block)], dim=-1)
-
-
-def timed(fn, repeats: int) -> float:
-    fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def main() -> None:
