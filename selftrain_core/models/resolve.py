@@ -70,10 +70,13 @@ def dequantize_gguf(gguf_path: Path, target: Path) -> None:
     """Write `target` as a plain safetensors model folder from a GGUF file (once; atomic rename)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    from selftrain_core.models.gguf_reading import parsed_once
+
     folder, filename = str(gguf_path.parent), gguf_path.name
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
-    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename)
-    config = AutoConfig.from_pretrained(folder, gguf_file=filename)
+    with parsed_once():  # one parse of the file's metadata, not four
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
+        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename)
+        config = AutoConfig.from_pretrained(folder, gguf_file=filename)
     if hasattr(config, "quantization_config"):
         delattr(config, "quantization_config")
     model = AutoModelForCausalLM.from_config(config)
