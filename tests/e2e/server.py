@@ -34,8 +34,9 @@ def prefect_env(home: Path, api_url: str | None, cache: Path) -> dict[str, str]:
         PREFECT_HOME=str(home),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_WORKER_QUERY_SECONDS="1",  # pick runs up within a second (default 10)
-        # flow runs heartbeat as under `make worker`, the period the automation of `make pools` is made for
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY="60",
+        # flow runs heartbeat every 30 s (Prefect's minimum; `make worker` passes it on) and `make pools` makes its
+        # automation for that period: a run whose worker died shows as Crashed in 90 s, not 180
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY="30",
         OMP_NUM_THREADS="1",
         PYTHONUNBUFFERED="1",
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),  # this checkout's code

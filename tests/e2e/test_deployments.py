@@ -116,6 +116,43 @@ def test_the_run_form_has_descriptions_and_dropdowns(deployed):
     assert all("kind" in kind["required"] for kind in kinds), "pydantic needs the kind to pick the model"
 
 
+def kill_with_children(proc) -> None:
+    """SIGKILL a worker and the flow-run process it started (in its own session): the machine went away."""
+    family = [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]
+    for member in family:
+        member.kill()
+    proc.wait()
+    psutil.wait_procs(family, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def silent_run(deployed, tiny_parameters, tmp) -> dict:
+    """A run whose worker's machine went away: started as an operator starts one (`make worker`, so the heartbeat
+    setting reaches the flow run), SIGKILLed with its flow run's process once the server has a heartbeat. Made
+    early in the module, checked at its end: the automation's 90-s window passes while the other tests run."""
+    api, env = deployed
+    config = {**tiny_parameters["config"], "artifact_root": str(tmp / "silent")}
+    config["answers"] = {**config["answers"], "max_new_tokens": 160, "num_samples": 4, "shard_size": 1}
+    run_id = api.run_like_the_ui(api.deployment("self-train", "self-train"), {"config": config}).json()["id"]
+    log = tmp / "worker-silent.log"
+    worker = start(["make", "-o", "install", "worker", f"PREFECT_API_URL={api.url}"], env, log)
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not api.heartbeats(run_id):
+            time.sleep(0.5)
+    finally:
+        kill_with_children(worker)  # the machine went away: nobody reports the run's end
+    killed_at = time.time()
+    state = api.get(f"/flow_runs/{run_id}")["state_type"]
+    return {"id": run_id, "killed_at": killed_at, "state_when_killed": state, "log": log}
+
+
+def test_a_run_whose_worker_dies_silently_has_heartbeated_and_is_running(deployed, silent_run):
+    api, _ = deployed
+    assert api.heartbeats(silent_run["id"]), silent_run["log"].read_text()[-5000:]
+    assert silent_run["state_when_killed"] == "RUNNING", "the run was still going when killed"
+
+
 def test_the_gpu_pool_takes_one_run_per_gpu_and_silent_runs_are_crashed(deployed):
     api, env = deployed
     assert api.get("/work_pools/selftrain-gpu")["concurrency_limit"] == 1, "GPUS=1: one run at a time"
@@ -210,15 +247,6 @@ def task_states(api: Api, flow_run_id: str) -> dict[str, str]:
     return {run["name"].rsplit("-", 1)[0]: run["state_name"] for run in response.json()}
 
 
-def kill_with_children(proc) -> None:
-    """SIGKILL a worker and the flow-run process it started (in its own session): the machine went away."""
-    family = [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]
-    for member in family:
-        member.kill()
-    proc.wait()
-    psutil.wait_procs(family, timeout=10)
-
-
 def test_a_worker_killed_mid_answers_then_the_run_retried_resumes_to_identical_artifacts(
     deployed, tiny_parameters, tmp
 ):
@@ -287,39 +315,6 @@ def test_a_worker_killed_mid_answers_then_the_run_retried_resumes_to_identical_a
         assert files == clean_files, f"{stage}: every file byte-identical to an uninterrupted run's"
 
 
-@pytest.fixture
-def short_heartbeats(deployed):
-    """Heartbeats every 30 s (Prefect's minimum) and the automation made for them, so a dead run shows in 90 s."""
-    api, env = deployed
-    make(["automations", "PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30"], api, env)
-    yield api, {**env, "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}
-    make(["automations"], api, env)  # back to what `make pools` declares
-
-
-def test_a_run_whose_worker_died_silently_is_marked_crashed(short_heartbeats, tiny_parameters, tmp):
-    api, env = short_heartbeats
-    config = {**tiny_parameters["config"], "artifact_root": str(tmp / "silent")}
-    config["answers"] = {**config["answers"], "max_new_tokens": 160, "num_samples": 4, "shard_size": 1}
-    run_id = api.run_like_the_ui(api.deployment("self-train", "self-train"), {"config": config}).json()["id"]
-    # started the way an operator starts one, so the heartbeat setting reaches the flow run through `make worker`
-    worker = start(["make", "-o", "install", "worker", f"PREFECT_API_URL={api.url}"], env, tmp / "worker-silent.log")
-    try:
-        deadline = time.time() + 180
-        while time.time() < deadline and not api.heartbeats(run_id):
-            time.sleep(0.5)
-    finally:
-        kill_with_children(worker)  # the machine went away: nobody reports the run's end
-    assert api.heartbeats(run_id), (tmp / "worker-silent.log").read_text()[-5000:]
-    assert api.get(f"/flow_runs/{run_id}")["state_type"] == "RUNNING", "the run was still going when killed"
-
-    run = api.wait_finished(run_id, timeout=3 * 30 + 30)  # the window, the automation's 5 s ticks, some slack
-    assert run["state_type"] == "CRASHED", run["state"]
-    assert run["state"]["message"].startswith("No heartbeat for 90 s"), run["state"]
-    last_heartbeat = datetime.fromisoformat(api.heartbeats(run_id)[-1]["occurred"].replace("Z", "+00:00"))
-    crashed = datetime.fromisoformat(run["state"]["timestamp"].replace("Z", "+00:00"))
-    assert (crashed - last_heartbeat).total_seconds() >= 90, "not before the window is over"
-
-
 def test_the_ui_shows_the_run_config_form(deployed, corpus_file, tmp):
     """A person opens the run form, picks the local-files source, types its path and presses Submit."""
     chromium = shutil.which("chromium")
@@ -366,3 +361,17 @@ def test_the_ui_shows_the_run_config_form(deployed, corpus_file, tmp):
     assert config["ingest"]["source"]["path"] == str(corpus_file), config["ingest"]
     filled = RunConfig.model_validate({"ingest": {"source": {"kind": "local", "path": str(corpus_file)}}})
     assert RunConfig.model_validate(config) == filled, "the flow's RunConfig takes it: the source, the rest defaults"
+
+
+def test_a_run_whose_worker_died_silently_is_marked_crashed(deployed, silent_run):
+    """Last in the module: the silent run's window (3 heartbeats of 30 s) ran out while the tests above ran."""
+    api, env = deployed
+    assert env["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"] == "30"
+    run_id = silent_run["id"]
+    waited = time.time() - silent_run["killed_at"]
+    run = api.wait_finished(run_id, timeout=max(3 * 30 + 30 - waited, 5))  # the window, 5-s ticks, some slack
+    assert run["state_type"] == "CRASHED", run["state"]
+    assert run["state"]["message"].startswith("No heartbeat for 90 s"), run["state"]
+    last_heartbeat = datetime.fromisoformat(api.heartbeats(run_id)[-1]["occurred"].replace("Z", "+00:00"))
+    crashed = datetime.fromisoformat(run["state"]["timestamp"].replace("Z", "+00:00"))
+    assert (crashed - last_heartbeat).total_seconds() >= 90, "not before the window is over"
