@@ -20,11 +20,13 @@ pytestmark = pytest.mark.integration
 CLI = [sys.executable, "-m", "selftrain_cli.app"]
 
 
-def _env(tmp_path: Path) -> dict[str, str]:
+def _env(tmp_path: Path, prefect_api: dict[str, str] | None = None) -> dict[str, str]:
+    """The CLI's environment: the test process's Prefect server when given (`prefect_api`), else a temporary one."""
     env = dict(os.environ)
     env.update(
         PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false", PYTHONUNBUFFERED="1"
     )
+    env.update(prefect_api or {})
     # the CLI's ephemeral server starts in ~10 s, far longer on a loaded 2-core machine (the default waits 20 s)
     env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     return env
@@ -38,14 +40,16 @@ def _config(tiny_lm, tiny_embedder, corpus_file, root: Path, path: Path) -> Path
     return path
 
 
-def test_sigkill_during_answers_then_resume_gives_identical_artifact(tiny_lm, tiny_embedder, corpus_file, tmp_path):
+def test_sigkill_during_answers_then_resume_gives_identical_artifact(
+    tiny_lm, tiny_embedder, corpus_file, tmp_path, prefect_api
+):
     config = _config(tiny_lm, tiny_embedder, corpus_file, tmp_path / "killed", tmp_path / "killed.yaml")
     cfg = build_run_config(yaml.safe_load(config.read_text()))
     store = ArtifactStore(cfg.artifact_root)
     key = None
     proc = subprocess.Popen(
         [*CLI, "answers", "-c", str(config)],
-        env=_env(tmp_path),
+        env=_env(tmp_path, prefect_api),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -66,7 +70,11 @@ def test_sigkill_during_answers_then_resume_gives_identical_artifact(tiny_lm, ti
     done_before = len(list((Path(cfg.artifact_root) / "answers" / key / "_progress").glob("data-*.json")))
 
     resumed = subprocess.run(
-        [*CLI, "answers", "-c", str(config)], env=_env(tmp_path), capture_output=True, text=True, timeout=600
+        [*CLI, "answers", "-c", str(config)],
+        env=_env(tmp_path, prefect_api),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     output = resumed.stdout + resumed.stderr
@@ -95,7 +103,9 @@ def test_bad_config_fails_before_any_work(tmp_path):
     assert "Starting temporary server" not in result.stdout + result.stderr, "refused before Prefect starts"
 
 
-def test_a_server_that_stays_down_exits_3_with_a_one_line_message(tiny_lm, tiny_embedder, corpus_file, tmp_path):
+def test_a_server_that_stays_down_exits_3_with_a_one_line_message(
+    tiny_lm, tiny_embedder, corpus_file, tmp_path, prefect_api
+):
     import socket
 
     with socket.socket() as s:  # a port nothing listens on
@@ -112,7 +122,7 @@ def test_a_server_that_stays_down_exits_3_with_a_one_line_message(tiny_lm, tiny_
             f"answers.server={{base_url: 'http://127.0.0.1:{port}/v1', model: tiny, max_retries: 1}}",
             "retries={count: 1, delay_s: [0]}",  # Prefect retries the stage once, then gives up
         ],
-        env=_env(tmp_path),
+        env=_env(tmp_path, prefect_api),
         capture_output=True,
         text=True,
         timeout=300,
