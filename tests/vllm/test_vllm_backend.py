@@ -107,12 +107,13 @@ def test_a_prompt_past_the_context_window_names_the_request_and_the_setting(vllm
     assert backend._proc.poll() is not None  # the worker is gone, with its engine
 
 
-def test_closing_ends_the_worker_at_once(vllm_python, vllm_tiny_lm):
+def test_closing_ends_the_worker_at_once(vllm_backend):
+    """Last in the module: it closes the module's engine (its fixture's close after it is a no-op); an engine of its
+    own would cost another start (15-25 s of the two cores)."""
     import time
 
-    backend = VLLMBackend(str(vllm_tiny_lm), python=vllm_python)
-    backend.generate([sampled(1, n=1, max_tokens=2)])
+    vllm_backend.generate([sampled(1, n=1, max_tokens=2)])
     start = time.perf_counter()
-    backend.close()
+    vllm_backend.close()
     # no orderly engine shutdown (seconds on a CPU): the process's exit frees its memory
-    assert backend._proc.returncode == 0 and time.perf_counter() - start < 2.0
+    assert vllm_backend._proc.returncode == 0 and time.perf_counter() - start < 2.0
