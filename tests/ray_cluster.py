@@ -5,7 +5,10 @@ loopback up (`unshare -n`, as root): a head node and a second node joining it, b
 authentication. The job (a Python module's `main(args)`) runs in that namespace too, as the cluster's driver, and the
 cluster is stopped when it returns.
 
-    python -m tests.ray_cluster JOB_MODULE [JOB ARGS...]    # inside the namespace (see `run_job`)
+    python -m tests.ray_cluster JOB_MODULE [JOB ARGS...] [--then JOB_MODULE [JOB ARGS...]]   # inside the namespace
+
+Several jobs separated by --then run one after the other on the same cluster (each cluster start is ~20 s of the
+two cores); see `run_jobs`.
 """
 
 from __future__ import annotations
@@ -40,7 +43,13 @@ def unavailable() -> str | None:
 
 def run_job(module: str, args: list[str], timeout: float, env: dict[str, str] | None = None):
     """Run `module.main(args)` as the driver of a fresh two-node cluster in a new network namespace."""
-    command = ["unshare", "-n", sys.executable, "-m", "tests.ray_cluster", module, *args]
+    return run_jobs([(module, args)], timeout, env)
+
+
+def run_jobs(jobs: list[tuple[str, list[str]]], timeout: float, env: dict[str, str] | None = None):
+    """Run each `module.main(args)` in turn as the driver of one fresh two-node cluster (the first failure stops)."""
+    chain = [word for i, (module, args) in enumerate(jobs) for word in ([] if i == 0 else ["--then"]) + [module, *args]]
+    command = ["unshare", "-n", sys.executable, "-m", "tests.ray_cluster", *chain]
     full_env = {**os.environ, **(env or {}), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     full_env.update(RAY_USAGE_STATS_ENABLED="0", RAY_ADDRESS=f"127.0.0.1:{HEAD_PORT}")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,14 +74,21 @@ def second_node_processes() -> list:
     return found
 
 
-def _inside(module: str, args: list[str]) -> None:
+def _inside(chain: list[str]) -> None:
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     temp_dir = tempfile.mkdtemp(prefix="ray-")
     try:
         _ray("--head", "--port", str(HEAD_PORT), "--include-dashboard=false", temp_dir=temp_dir)
         _ray("--address", f"127.0.0.1:{HEAD_PORT}", "--node-manager-port", str(SECOND_NODE_PORT), temp_dir=temp_dir)
         time.sleep(1)
-        importlib.import_module(module).main(args)
+        jobs: list[list[str]] = [[]]
+        for word in chain:
+            if word == "--then":
+                jobs.append([])
+            else:
+                jobs[-1].append(word)
+        for module, *args in jobs:
+            importlib.import_module(module).main(args)
     except BaseException:
         traceback.print_exc()  # now: `ray stop` below ends this process before Python would print it
         sys.stderr.flush()
@@ -84,4 +100,4 @@ def _inside(module: str, args: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    _inside(sys.argv[1], sys.argv[2:])
+    _inside(sys.argv[1:])

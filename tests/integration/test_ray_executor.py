@@ -7,17 +7,32 @@ import json
 
 import pytest
 
-from tests.ray_cluster import run_job, unavailable
+from tests.ray_cluster import run_jobs, unavailable
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))]
 
 
-def test_score_and_answers_on_two_nodes_survive_a_killed_node_and_equal_the_local_run(tmp_path):
-    out = tmp_path / "result.json"
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict:
+    """Both jobs on one cluster (a start is ~20 s of the two cores): the evaluate job first, on both nodes; then the
+    answers job, which kills the second node."""
+    tmp = tmp_path_factory.mktemp("ray")
     env = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    done = run_job("tests.ray_answers_job", [str(out), str(tmp_path / "root"), "--kill"], timeout=900, env=env)
-    assert done.returncode == 0, done.stderr[-4000:]
-    result = json.loads(out.read_text(encoding="utf-8"))
+    jobs = [
+        ("tests.ray_evaluate_job", [str(tmp / "evaluate.json"), str(tmp / "evaluate")]),
+        ("tests.ray_answers_job", [str(tmp / "answers.json"), str(tmp / "answers"), "--kill"]),
+    ]
+    done = run_jobs(jobs, timeout=1500, env=env)
+    outputs = {"evaluate": tmp / "evaluate.json", "answers": tmp / "answers.json"}
+    return {
+        "stderr": done.stderr[-4000:],
+        **{job: json.loads(out.read_text(encoding="utf-8")) for job, out in outputs.items() if out.exists()},
+    }
+
+
+def test_score_and_answers_on_two_nodes_survive_a_killed_node_and_equal_the_local_run(results):
+    assert "answers" in results, results["stderr"]
+    result = results["answers"]
 
     started = next(line for line in result["log"] if "Ray workers, on nodes" in line)
     nodes = started.rsplit("on nodes ", 1)[1].split(";")[0].split(", ")
@@ -33,12 +48,9 @@ def test_score_and_answers_on_two_nodes_survive_a_killed_node_and_equal_the_loca
     assert result["score_ray"] == result["score_local"]
 
 
-def test_evaluate_on_two_nodes_fetches_the_trained_adapter_and_equals_the_local_run(tmp_path):
-    out = tmp_path / "result.json"
-    env = {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    done = run_job("tests.ray_evaluate_job", [str(out), str(tmp_path / "root")], timeout=900, env=env)
-    assert done.returncode == 0, done.stderr[-4000:]
-    result = json.loads(out.read_text(encoding="utf-8"))
+def test_evaluate_on_two_nodes_fetches_the_trained_adapter_and_equals_the_local_run(results):
+    assert "evaluate" in results, results["stderr"]
+    result = results["evaluate"]
 
     assert result["keys"][0] == result["keys"][1], "the executor must not change the key"
     nodes = result["ray_nodes"]
