@@ -127,11 +127,10 @@ HEARTBEAT := PREFECT_FLOWS_HEARTBEAT_FREQUENCY=$(PREFECT_FLOWS_HEARTBEAT_FREQUEN
 server: install
 	$(BIN)/prefect server start --host 127.0.0.1
 
-# Safe to run again: existing pools are kept, the limit and the automation are set to what is declared here.
-pools: install automations
-	$(PREFECT) work-pool inspect selftrain-cpu >/dev/null 2>&1 || $(PREFECT) work-pool create selftrain-cpu --type process
-	$(PREFECT) work-pool inspect selftrain-gpu >/dev/null 2>&1 || $(PREFECT) work-pool create selftrain-gpu --type process
-	$(PREFECT) work-pool set-concurrency-limit selftrain-gpu $(GPUS)
+# Safe to run again: existing pools are kept, the limit and the automation are set to what is declared here
+# (deployments/pools.py: one process, not nine `prefect` CLI calls).
+pools: install
+	$(HEARTBEAT) PREFECT_API_URL=$(PREFECT_API_URL) $(BIN)/python -m deployments.pools --gpus $(GPUS)
 
 automations: install
 	$(HEARTBEAT) PREFECT_API_URL=$(PREFECT_API_URL) $(BIN)/python -m deployments.automations

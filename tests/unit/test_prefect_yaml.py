@@ -14,8 +14,17 @@ DEPLOYMENTS = {d["name"]: d for d in PROJECT["deployments"]}
 
 
 def test_the_deployments_and_pools_the_readme_names():
+    from deployments.pools import CPU_POOL, GPU_POOL
+
     assert set(DEPLOYMENTS) == {"self-train", "self-train-gpu", "self-train-ray", "retrain-weekly", "evaluate"}
-    assert {d["work_pool"]["name"] for d in DEPLOYMENTS.values()} == {"selftrain-cpu", "selftrain-gpu"}
+    assert {d["work_pool"]["name"] for d in DEPLOYMENTS.values()} == {CPU_POOL, GPU_POOL}, "the pools make pools makes"
+
+
+def test_make_pools_refuses_a_gpu_pool_without_a_gpu_before_calling_the_server():
+    from deployments.pools import main
+
+    with pytest.raises(SystemExit, match="--gpus 0: the GPU pool needs at least one GPU"):
+        main(["--gpus", "0"])
     assert [next(iter(step)) for step in PROJECT["pull"]] == ["prefect.deployments.steps.set_working_directory"]
 
 
