@@ -129,7 +129,7 @@ server: install
 	$(BIN)/prefect server start --host 127.0.0.1
 
 # Safe to run again: existing pools are kept, the limit and the automation are set to what is declared here
-# (deployments/pools.py: one process, not nine `prefect` CLI calls).
+# (deployments/pools.py: one process, not five `prefect` CLI calls and the automation's).
 pools: install
 	$(HEARTBEAT) PREFECT_API_URL=$(PREFECT_API_URL) $(BIN)/python -m deployments.pools --gpus $(GPUS)
 

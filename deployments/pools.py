@@ -1,6 +1,6 @@
 """`make pools`: the work pools prefect.yaml deploys to, the GPU pool's run limit and the crash automation, in one
-process (`python -m deployments.pools --gpus N`). Each `prefect` CLI call costs ~3 s of imports; the nine calls this
-replaces took half a minute.
+process (`python -m deployments.pools --gpus N`). Each `prefect` CLI call costs ~3 s of imports: `make pools` was
+five of them (two inspects, two creates on a fresh server, the limit) and a sixth process for the automation.
 
 Safe to run again: a pool that exists is kept (its type and job template untouched); the GPU pool's concurrency
 limit and the automation are set to what is declared here.

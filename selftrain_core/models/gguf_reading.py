@@ -3,8 +3,9 @@
 transformers reads a GGUF file's metadata afresh for the tokenizer, twice for the model and again for the config, and
 builds gguf-py's tensor name map once per module of the model. For SmolLM2-135M (a 49k-token vocabulary: ~300k
 metadata fields, parsed in Python) each parse costs ~11 s and the name maps ~12 s on a 2-core EPYC: 56 s for a
-dequantization whose arithmetic takes 3. Within `parsed_once()` a file is parsed once and a name map built once per
-(architecture, layers); the arrays transformers reads are the same, so the written weights are byte-identical.
+dequantization whose arithmetic takes 3. Within `parsed_once()` a file is parsed once, its metadata converted once,
+and a name map built once per (architecture, layers): 22 s. transformers reads the same arrays, so the written files
+are byte-identical (checked on SmolLM2's: config, tokenizer, safetensors).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from contextlib import contextmanager
 
 @contextmanager
 def parsed_once() -> Iterator[None]:
-    """Memoize gguf-py's `GGUFReader` (by path and mode) and `get_tensor_name_map` while the block runs. transformers
-    imports both from the `gguf` module at each call, so replacing them there is what it sees. The readers are
-    read-only memory maps: sharing one between the calls changes nothing they read."""
+    """Memoize gguf-py's `GGUFReader` (by path and mode) and `get_tensor_name_map`, and transformers'
+    `load_gguf_checkpoint` when it reads metadata only (each caller gets its own copy), while the block runs.
+    transformers imports all three from their modules at each call, so replacing them there is what it sees. The
+    readers are read-only memory maps: sharing one between the calls changes nothing they read."""
     import gguf
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
 
     reader_class, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
     readers: dict[tuple[str, str], object] = {}
@@ -30,8 +33,6 @@ def parsed_once() -> Iterator[None]:
         if key not in readers:
             readers[key] = reader_class(path, mode)
         return readers[key]
-
-    from transformers import modeling_gguf_pytorch_utils as gguf_utils
 
     checkpoint = gguf_utils.load_gguf_checkpoint
     metadata: dict[str, dict] = {}
