@@ -93,6 +93,7 @@ def prefect_api(prefect_server) -> dict[str, str]:
     return {"PREFECT_API_URL": PREFECT_API_URL.value()}
 
 
+@pytest.fixture(scope="session")
 def prefect_database(prefect_server) -> Path:
     """The test server's SQLite file (what it stores: parameters, logs, artifacts, events)."""
     from prefect.settings import get_current_settings

@@ -48,7 +48,9 @@ def run_job(module: str, args: list[str], timeout: float, env: dict[str, str] | 
 
 def run_jobs(jobs: list[tuple[str, list[str]]], timeout: float, env: dict[str, str] | None = None):
     """Run each `module.main(args)` in turn as the driver of one fresh two-node cluster (the first failure stops)."""
-    chain = [word for i, (module, args) in enumerate(jobs) for word in ([] if i == 0 else ["--then"]) + [module, *args]]
+    chain: list[str] = []
+    for module, args in jobs:
+        chain += (["--then"] if chain else []) + [module, *args]
     command = ["unshare", "-n", sys.executable, "-m", "tests.ray_cluster", *chain]
     full_env = {**os.environ, **(env or {}), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     full_env.update(RAY_USAGE_STATS_ENABLED="0", RAY_ADDRESS=f"127.0.0.1:{HEAD_PORT}")

@@ -23,7 +23,11 @@ def parsed_once() -> Iterator[None]:
     transformers imports all three from their modules at each call, so replacing them there is what it sees. The
     readers are read-only memory maps: sharing one between the calls changes nothing they read."""
     import gguf
-    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    try:  # transformers is not capped: a version without this module or function memoizes the reader alone
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:
+        gguf_utils = None
 
     reader_class, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
     readers: dict[tuple[str, str], object] = {}
@@ -34,7 +38,7 @@ def parsed_once() -> Iterator[None]:
             readers[key] = reader_class(path, mode)
         return readers[key]
 
-    checkpoint = gguf_utils.load_gguf_checkpoint
+    checkpoint = getattr(gguf_utils, "load_gguf_checkpoint", None)
     metadata: dict[str, dict] = {}
 
     def load_checkpoint(path, return_tensors=False, model_to_load=None, **kwargs):
@@ -45,9 +49,11 @@ def parsed_once() -> Iterator[None]:
         return copy.deepcopy(metadata[str(path)])  # callers change what they get
 
     gguf.GGUFReader, gguf.get_tensor_name_map = reader, functools.lru_cache(maxsize=None)(name_map)
-    gguf_utils.load_gguf_checkpoint = load_checkpoint
+    if checkpoint is not None:
+        gguf_utils.load_gguf_checkpoint = load_checkpoint
     try:
         yield
     finally:
         gguf.GGUFReader, gguf.get_tensor_name_map = reader_class, name_map
-        gguf_utils.load_gguf_checkpoint = checkpoint
+        if checkpoint is not None:
+            gguf_utils.load_gguf_checkpoint = checkpoint

@@ -19,7 +19,7 @@ from selftrain_core.config import STAGES
 from selftrain_core.config.loading import build_run_config
 from selftrain_core.runs.rounds import local_adapter, next_round
 from selftrain_core.store import ArtifactStore
-from tests.conftest import prefect_database, tiny_config_data
+from tests.conftest import tiny_config_data
 from tests.integration.test_cli_kill_resume import _config
 from tests.pipeline import run_pipeline
 from tests.s3_server import SECRET, bucket_texts, s3_env
@@ -70,7 +70,7 @@ def _kill_during_answers(config: Path, root: str, env: dict[str, str]) -> str:
 
 
 def test_a_run_on_s3_resumes_after_sigkill_caches_and_traces_lineage(
-    tiny_lm, tiny_embedder, corpus_file, s3_endpoint, s3_root, tmp_path, prefect_server, prefect_api
+    tiny_lm, tiny_embedder, corpus_file, s3_endpoint, s3_root, tmp_path, prefect_api, prefect_database
 ):
     config = _config(tiny_lm, tiny_embedder, corpus_file, s3_root, tmp_path / "s3.yaml")
     env, outputs = _env(tmp_path, s3_endpoint, prefect_api), []
@@ -109,7 +109,7 @@ def test_a_run_on_s3_resumes_after_sigkill_caches_and_traces_lineage(
     for path, body in bucket_texts(s3_root).items():
         assert SECRET.encode() not in body, path
     assert not any(SECRET in text for text in outputs)
-    database = prefect_database(prefect_server)  # the Prefect server's records: parameters, logs, artifacts
+    database = prefect_database  # the Prefect server's records: parameters, logs, artifacts
     for path in [*database.parent.glob(f"{database.name}*"), *(tmp_path / "prefect-home").rglob("*")]:
         assert not path.is_file() or SECRET.encode() not in path.read_bytes(), path
 

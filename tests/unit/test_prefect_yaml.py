@@ -18,6 +18,7 @@ def test_the_deployments_and_pools_the_readme_names():
 
     assert set(DEPLOYMENTS) == {"self-train", "self-train-gpu", "self-train-ray", "retrain-weekly", "evaluate"}
     assert {d["work_pool"]["name"] for d in DEPLOYMENTS.values()} == {CPU_POOL, GPU_POOL}, "the pools make pools makes"
+    assert [next(iter(step)) for step in PROJECT["pull"]] == ["prefect.deployments.steps.set_working_directory"]
 
 
 def test_make_pools_refuses_a_gpu_pool_without_a_gpu_before_calling_the_server():
@@ -25,7 +26,6 @@ def test_make_pools_refuses_a_gpu_pool_without_a_gpu_before_calling_the_server()
 
     with pytest.raises(SystemExit, match="--gpus 0: the GPU pool needs at least one GPU"):
         main(["--gpus", "0"])
-    assert [next(iter(step)) for step in PROJECT["pull"]] == ["prefect.deployments.steps.set_working_directory"]
 
 
 @pytest.mark.parametrize("name", sorted(DEPLOYMENTS))
