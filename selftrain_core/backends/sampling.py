@@ -5,8 +5,11 @@ whole decode up front from a `torch.Generator` seeded with the row's seed, so a 
 its own logits only, not on which rows share its batch, and a step costs no Python call per row. The token is the
 inverse CDF of the row's nucleus at that uniform (cumulative sums in float64, float32 on MPS). Nucleus: the
 smallest set of most likely tokens whose probability reaches `top_p` (at top_p 1, the whole vocabulary, unsorted).
-It is found among the top `probe` tokens, with a full sort only for rows whose nucleus is wider (transformers'
-`TopPLogitsWarper` sorts all 49k vocabulary entries of every row at every step).
+It is found among each row's top `probes[0]` tokens, then, for the rows whose nucleus is wider, among their top
+`probes[1]`, and so on, with a full sort only for rows wider than the last probe (transformers' `TopPLogitsWarper`
+sorts all 49k vocabulary entries of every row at every step). At temperature 1 and top-p 0.95, SmolLM2-135M's nucleus
+was wider than 256 tokens in 30% of the answers stage's draws and wider than 4096 in 0.4% (largest 5512): with one
+probe, a full sort of those rows was 5% of the stage's time; the top 4096 of 13 rows cost 6.5 ms, their sort 37.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+
+PROBES = (256, 4096)
 
 
 def _inverse_cdf(values: torch.Tensor, indices: torch.Tensor, top_p: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -29,18 +34,30 @@ def _inverse_cdf(values: torch.Tensor, indices: torch.Tensor, top_p: torch.Tenso
     return indices.gather(-1, position).squeeze(-1)
 
 
-def nucleus_draw(probs: torch.Tensor, top_p: torch.Tensor, u: torch.Tensor, probe: int = 256) -> torch.Tensor:
+def nucleus_draw(
+    probs: torch.Tensor, top_p: torch.Tensor, u: torch.Tensor, probes: Sequence[int] = PROBES
+) -> torch.Tensor:
     """One token per row of `probs` [rows, vocab] from its nucleus (top_p per row) at the row's uniform u; a row
-    with top_p >= 1 draws from the whole vocabulary, in vocabulary order, without sorting."""
+    with top_p >= 1 draws from the whole vocabulary, in vocabulary order, without sorting. `probes`: the growing
+    numbers of most likely tokens searched for a row's nucleus before a full sort."""
     whole = top_p >= 1.0
     if bool(whole.all()):
         return _whole(probs, u)
-    values, indices = probs.topk(min(probe, probs.shape[-1]), dim=-1)
-    tokens = _inverse_cdf(values, indices, top_p, u)
-    wide = (values.to(u.dtype).sum(-1) < top_p) & ~whole
-    if wide.any():  # rare: the nucleus is wider than the probe; sort those rows in full
-        full_values, full_indices = probs[wide].sort(dim=-1, descending=True)
-        tokens[wide] = _inverse_cdf(full_values, full_indices, top_p[wide], u[wide])
+    vocab = probs.shape[-1]
+    sizes: list[int | None] = sorted({min(p, vocab) for p in probes})
+    if not sizes or sizes[-1] < vocab:
+        sizes.append(None)  # rare: the nucleus is wider than every probe; sort those rows in full
+    tokens = torch.zeros(len(probs), dtype=torch.long, device=probs.device)
+    pending = (~whole).nonzero().squeeze(-1)
+    for size in sizes:
+        rows = probs if len(pending) == len(probs) else probs[pending]  # no copy while every row is pending
+        values, indices = rows.sort(dim=-1, descending=True) if size is None else rows.topk(size, dim=-1)
+        tokens[pending] = _inverse_cdf(values, indices, top_p[pending], u[pending])
+        if size is None or size == vocab:
+            break
+        pending = pending[values.to(u.dtype).sum(-1) < top_p[pending]]
+        if len(pending) == 0:
+            break
     if whole.any():
         tokens[whole] = _whole(probs[whole], u[whole])
     return tokens
@@ -63,13 +80,13 @@ class Sampler:
         seeds: Sequence[int],
         steps: int,
         device: torch.device | str = "cpu",
-        probe: int = 256,
+        probes: Sequence[int] = PROBES,
     ):
         wide = torch.float32 if torch.device(device).type == "mps" else torch.float64  # MPS has no float64
         self.temperature = torch.tensor(temperatures, dtype=torch.float32, device=device)
         self.top_p = torch.tensor(top_ps, dtype=wide, device=device)
         self.greedy = self.temperature <= 0
-        self.probe = probe
+        self.probes = tuple(probes)
         self.uniforms = torch.zeros(len(seeds), steps, dtype=torch.float64)
         for row, seed in enumerate(seeds):
             if temperatures[row] > 0:
@@ -87,5 +104,5 @@ class Sampler:
         picked = rows[sampled]
         chosen = logprobs if len(sampled) == len(rows) else logprobs[sampled]  # no copy when every row samples
         probs = (chosen / self.temperature[picked].unsqueeze(-1)).softmax(-1)
-        tokens[sampled] = nucleus_draw(probs, self.top_p[picked], self.uniforms[picked, step], self.probe)
+        tokens[sampled] = nucleus_draw(probs, self.top_p[picked], self.uniforms[picked, step], self.probes)
         return tokens

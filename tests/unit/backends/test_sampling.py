@@ -13,7 +13,8 @@ def _reference_nucleus(row: torch.Tensor, top_p: float) -> dict[int, float]:
 
 def test_draws_follow_the_nucleus_including_wide_rows():
     """Uniforms on an even grid: each token's share of the draws is its renormalized nucleus probability (to one
-    grid step), no token outside the nucleus is drawn, and a small probe (the full-sort path) draws the same."""
+    grid step), no token outside the nucleus is drawn, and smaller probes (a second probe; the full sort) draw the
+    same."""
     torch.manual_seed(0)
     scores = torch.randn(5, 300) * torch.tensor([[0.1], [1.0], [3.0], [8.0], [0.5]])
     probs = scores.softmax(-1)
@@ -22,8 +23,10 @@ def test_draws_follow_the_nucleus_including_wide_rows():
     for r, top_p in enumerate([0.9, 0.9, 0.5, 0.95, 0.999]):
         expected = _reference_nucleus(probs[r], top_p)
         rows = probs[r].expand(grid, -1)
-        draws = nucleus_draw(rows, torch.full((grid,), top_p, dtype=torch.float64), u)
-        assert torch.equal(draws, nucleus_draw(rows, torch.full((grid,), top_p, dtype=torch.float64), u, probe=4))
+        top_ps = torch.full((grid,), top_p, dtype=torch.float64)
+        draws = nucleus_draw(rows, top_ps, u)
+        for probes in [(4,), (4, 16), (4, 290), (16, 64, 128)]:
+            assert torch.equal(draws, nucleus_draw(rows, top_ps, u, probes=probes)), probes
         counts = torch.bincount(draws, minlength=300)
         assert set(counts.nonzero().squeeze(-1).tolist()) <= set(expected)
         for token, p in expected.items():
