@@ -16,6 +16,7 @@ import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from selftrain_core.backends.kv_cache import RoomyLayer, preallocate
+from selftrain_core.backends.shared_prefix import PrefixLayer, Sharing
 
 CHUNK_TOKENS = 2048
 MAX_PADDING = 0.25  # of a chunk's real tokens
@@ -65,7 +66,7 @@ def _plain(cache) -> bool:
     return bool(layers) and all(type(layer) is DynamicLayer and layer.is_initialized for layer in layers)
 
 
-def _plain_layers(model) -> bool:
+def plain_layers(model) -> bool:
     """Whether the model's own cache would be plain dynamic layers (asked of its config, before any forward)."""
     try:
         layers = DynamicCache(config=model.config).layers
@@ -88,7 +89,7 @@ def _in_one_chunk(model, prompts, pad_id, owners: torch.Tensor, steps: int) -> P
 def prefill(model, prompts: list[list[int]], pad_id: int, owners: list[int], steps: int) -> Prefilled:
     """The start of a decode: row r continues prompt owners[r]; the cache has room for `steps` more tokens."""
     owner = torch.tensor(owners)
-    if not _plain_layers(model):
+    if not plain_layers(model):
         return _in_one_chunk(model, prompts, pad_id, owner, steps)
     parts = chunks([len(p) for p in prompts])
     first = _forward(model, [prompts[i] for i in parts[0]], pad_id)
@@ -116,3 +117,33 @@ def prefill(model, prompts: list[list[int]], pad_id: int, owners: list[int], ste
     template = first[0]
     template.layers = [RoomyLayer.of_buffers(keys, values, width) for keys, values in buffers]
     return Prefilled(template, logits, mask, mask.sum(-1) - 1)
+
+
+@torch.inference_mode()
+def prefill_shared(model, prompts: list[list[int]], pad_id: int, owners: list[int], steps: int):
+    """Like `prefill`, but each prompt's keys and values are kept once (shared_prefix.PrefixLayer), right-aligned
+    in [prompts, kv heads, width, dim]; returns the Prefilled start and the rows' Sharing."""
+    parts = chunks([len(p) for p in prompts])
+    width, device = max(len(p) for p in prompts), model.device
+    mask = torch.zeros(len(prompts), width, dtype=torch.long, device=device)
+    logits, buffers, template = None, [], None
+    for part in parts:
+        cache, part_logits, part_mask = _forward(model, [prompts[i] for i in part], pad_id)
+        if template is None:
+            template = cache
+            logits = part_logits.new_empty(len(prompts), part_logits.shape[-1])
+            buffers = [
+                (layer.keys.new_zeros(len(prompts), *layer.keys.shape[1:-2], width, layer.keys.shape[-1]),
+                 layer.values.new_zeros(len(prompts), *layer.values.shape[1:-2], width, layer.values.shape[-1]))
+                for layer in cache.layers
+            ]  # fmt: skip
+        target = torch.tensor(part, dtype=torch.long, device=device)
+        left = width - part_mask.shape[1]
+        logits[target], mask[target, left:] = part_logits, part_mask
+        for (keys, values), layer in zip(buffers, cache.layers, strict=True):
+            keys[target, ..., left:, :] = layer.keys
+            values[target, ..., left:, :] = layer.values
+    template.layers = [PrefixLayer(keys, values, len(owners), steps) for keys, values in buffers]
+    index = torch.tensor(owners, dtype=torch.long, device=device)
+    sharing = Sharing.of(owners, mask, template.layers)
+    return Prefilled(template, logits[index], mask[index], mask.sum(-1)[index] - 1), sharing

@@ -51,10 +51,11 @@ class AnswersConfig(StrictModel):
         json_schema_extra=KEYED_WHEN_SET,
     )
     batch_size: int = Field(
-        16,
+        32,
         gt=0,
-        description="Prompts decoded together (hf); requests with the same prompt share its prefill, and each "
-        "brings its rows (the answers stage: 1 + K with the document, K without) (bench/batch_size.py).",
+        description="Prompts decoded together (hf); requests with the same prompt share its prefill and its keys "
+        "and values, and each brings its rows (the answers stage: 1 + K with the document, K without) "
+        "(bench/batch_size.py).",
         json_schema_extra=RUNTIME,
     )
     shard_size: int = Field(

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
-from selftrain_core.backends import prefill
+from selftrain_core.backends import decoding, prefill
 from selftrain_core.backends.base import ChatRequest
 from selftrain_core.backends.hf import HFBackend
 from selftrain_core.backends.kv_cache import RoomyLayer, compaction, preallocate
@@ -70,7 +70,9 @@ def test_a_cache_of_another_kind_is_left_as_it_is():
 @pytest.mark.parametrize("temperature", [0.0, 1.0])
 def test_decoding_with_it_gives_what_the_concatenating_cache_gives(tiny_lm, monkeypatch, temperature):
     """Prompts prefilled in chunks into roomy buffers decode to the same tokens as all prompts prefilled in one
-    left-padded batch with transformers' own cache (logprobs equal up to float rounding: the padding differs)."""
+    left-padded batch with transformers' own cache (logprobs equal up to float rounding: the padding differs). Both
+    decode through a cache of one row per sample (the shared-prefix path is test_shared_prefix.py's)."""
+    monkeypatch.setattr(decoding, "shares_prefix", lambda model: False)
     model = resolve_model(str(tiny_lm))
     backend = HFBackend(load_causal_lm(model, device="cpu"), load_tokenizer(model), batch_size=4)
     texts = ["What is the capital of France?", "Who wrote it?", "Paris", "A longer question? " * 12]
