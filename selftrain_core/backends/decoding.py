@@ -4,7 +4,8 @@ Why not `model.generate`: generate keeps computing every sequence until the long
 samples where one runs to `max_tokens` costs 40 full-length sequences; sampled answers end at about two thirds of
 the cap. Here finished rows leave the KV cache at once (kv_cache.py). Each prompt is prefilled once (prefill.py)
 and its cache given to all of its rows, which may belong to several requests with their own settings (the answers
-stage's greedy reference and its K samples with the document read the same prompt). Each sampled row draws from its
+stage's greedy reference and its K samples with the document read the same prompt); when prompts have several rows,
+the rows keep one copy of their prompt's keys and values (shared_prefix.py). Each sampled row draws from its
 own random stream (sampling.py), so a sample does not depend on which other rows share its batch.
 """
 
@@ -59,13 +60,13 @@ def decode(model, prompts: list[list[int]], pad_id: int, rows: list[Row], stop_i
     device = model.device
     steps = max(row.max_tokens for row in rows)
     owners = [row.prompt for row in rows]
-    sharing = None
     # Rows of one prompt share its keys and values when prompts have several rows; with one row a prompt (greedy
-    # requests) nothing is shared and the grouped attention ran 7% slower than the per-row cache (bench/results).
+    # requests) nothing is shared and the grouped attention ran 7% slower than the per-row cache
+    # (bench/results/batch_size.md).
+    shared = None
     if len(rows) >= SHARED_ROWS_PER_PROMPT * len(prompts) and shares_prefix(model) and plain_layers(model):
-        start, sharing = prefill_shared(model, prompts, pad_id, owners, steps)
-    else:
-        start = prefill(model, prompts, pad_id, owners, steps)
+        shared = prefill_shared(model, prompts, pad_id, owners, steps)
+    start, sharing = shared if shared is not None else (prefill(model, prompts, pad_id, owners, steps), None)
     cache, logits, attention_mask, position = start.cache, start.logits, start.attention_mask, start.position
     cache_kw = cache_argument(model)
     sampler = Sampler(

@@ -122,7 +122,8 @@ def prefill(model, prompts: list[list[int]], pad_id: int, owners: list[int], ste
 @torch.inference_mode()
 def prefill_shared(model, prompts: list[list[int]], pad_id: int, owners: list[int], steps: int):
     """Like `prefill`, but each prompt's keys and values are kept once (shared_prefix.PrefixLayer), right-aligned
-    in [prompts, kv heads, width, dim]; returns the Prefilled start and the rows' Sharing."""
+    in [prompts, kv heads, width, dim]; returns the Prefilled start and the rows' Sharing, or None when the forward
+    made a cache of another kind than plain dynamic layers (the caller then prefills with `prefill`)."""
     parts = chunks([len(p) for p in prompts])
     width, device = max(len(p) for p in prompts), model.device
     mask = torch.zeros(len(prompts), width, dtype=torch.long, device=device)
@@ -130,6 +131,8 @@ def prefill_shared(model, prompts: list[list[int]], pad_id: int, owners: list[in
     for part in parts:
         cache, part_logits, part_mask = _forward(model, [prompts[i] for i in part], pad_id)
         if template is None:
+            if not _plain(cache):
+                return None
             template = cache
             logits = part_logits.new_empty(len(prompts), part_logits.shape[-1])
             buffers = [

@@ -57,13 +57,17 @@ class PrefixLayer(DynamicLayer):
         return self.prefix_keys.shape[-2] + self.length
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
-        """Row i becomes row indices[i], moving only the generated part (the decode loop's swap-remove)."""
+        """Row i becomes row indices[i]. Only generated parts move: in place for the decode loop's swap-remove
+        (every row that changes takes a row from past the new end), by a copy of the buffer otherwise."""
         slots = torch.arange(len(indices), device=indices.device)
         moved = indices != slots
-        source, target = indices[moved], slots[moved]
-        self._keys[target, :, : self.length] = self._keys[source, :, : self.length]
-        self._values[target, :, : self.length] = self._values[source, :, : self.length]
-        self._keys, self._values = self._keys[: len(indices)], self._values[: len(indices)]
+        if len(indices) <= self._keys.shape[0] and bool((indices[moved] >= len(indices)).all()):
+            source, target = indices[moved], slots[moved]
+            self._keys[target, :, : self.length] = self._keys[source, :, : self.length]
+            self._values[target, :, : self.length] = self._values[source, :, : self.length]
+            self._keys, self._values = self._keys[: len(indices)], self._values[: len(indices)]
+        else:
+            self._keys, self._values = self._keys[indices], self._values[indices]
         self._expose()
 
     def crop(self, tokens_to_remove: int) -> None:

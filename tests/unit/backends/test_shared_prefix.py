@@ -110,3 +110,26 @@ def test_prompts_of_one_row_each_decode_through_the_per_row_cache(backend, monke
     monkeypatch.setattr(decoding, "prefill_shared", refused)
     greedy = [r for r in _requests() if r.temperature == 0.0]
     assert all(r.completions[0].token_ids for r in backend.generate(greedy))
+
+
+def test_a_forward_that_makes_another_kind_of_cache_falls_back_to_the_per_row_path(backend, monkeypatch):
+    requests = _requests()[:4]
+    shared = _decoded(backend.generate(requests))[0]
+    monkeypatch.setattr(prefill, "_plain", lambda cache: False)  # as if the forward had made sliding-window layers
+    per_row = []
+    original = decoding.prefill
+    monkeypatch.setattr(decoding, "prefill", lambda *args: per_row.append(1) or original(*args))
+    assert _decoded(backend.generate(requests))[0] == shared
+    assert per_row, "fell back to the per-row prefill"
+
+
+def test_dropping_rows_in_any_order_keeps_each_rows_generated_part():
+    prefix = torch.zeros(2, 1, 3, 2)
+    layer = shared_prefix.PrefixLayer(prefix, prefix, rows=4, steps=3)
+    for step in range(2):
+        layer.update(torch.arange(4.0).view(4, 1, 1, 1).expand(4, 1, 1, 2) + 10 * step, torch.zeros(4, 1, 1, 2))
+    layer.batch_select_indices(torch.tensor([0, 3, 2]))  # swap-remove of row 1: in place
+    assert layer.keys[:, 0, :, 0].tolist() == [[0, 10], [3, 13], [2, 12]]
+    layer.batch_select_indices(torch.tensor([2, 0]))  # a reorder: copied
+    assert layer.keys[:, 0, :, 0].tolist() == [[2, 12], [0, 10]]
+    assert layer.get_seq_length() == 3 + 2
