@@ -146,7 +146,7 @@ def prefill_shared(model, prompts: list[list[int]], pad_id: int, owners: list[in
         for (keys, values), layer in zip(buffers, cache.layers, strict=True):
             keys[target, ..., left:, :] = layer.keys
             values[target, ..., left:, :] = layer.values
-    template.layers = [PrefixLayer(keys, values, len(owners), steps) for keys, values in buffers]
+    template.layers = [PrefixLayer.over(keys, values, len(owners), steps) for keys, values in buffers]
     index = torch.tensor(owners, dtype=torch.long, device=device)
     sharing = Sharing.of(owners, mask, template.layers)
     return Prefilled(template, logits[index], mask[index], mask.sum(-1)[index] - 1), sharing

@@ -20,58 +20,27 @@ from dataclasses import dataclass
 
 import torch
 from transformers import AttentionInterface
-from transformers.cache_utils import DynamicLayer
+
+from selftrain_core.backends.kv_cache import RoomyLayer
 
 IMPLEMENTATION = "selftrain_shared_prefix"
 # Architectures whose attention modules hand **kwargs to the attention function and use the standard GQA layout.
 ARCHITECTURES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
 
 
-class PrefixLayer(DynamicLayer):
-    """One layer's cache: the prompts' keys and values once per prompt, and each row's generated ones."""
+class PrefixLayer(RoomyLayer):
+    """One layer's cache: the prompts' keys and values once per prompt (`prefix_keys`, `prefix_values`: [prompts,
+    kv heads, width, dim]), and each row's generated ones in a RoomyLayer's buffer (appends, swap-remove drops)."""
 
-    is_croppable = False
-
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor, rows: int, steps: int):
-        super().__init__()
-        self.device, self.is_initialized = keys.device, True
-        self.prefix_keys, self.prefix_values = keys, values  # [prompts, kv heads, width, dim]
+    @classmethod
+    def over(cls, keys: torch.Tensor, values: torch.Tensor, rows: int, steps: int) -> PrefixLayer:
         shape = (rows, keys.shape[1], max(steps, 1), keys.shape[-1])
-        self._keys, self._values = keys.new_empty(shape), values.new_empty(shape)
-        self.length = 0
-        self._expose()
-
-    def _expose(self) -> None:
-        self.keys = self._keys[:, :, : self.length]
-        self.values = self._values[:, :, : self.length]
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
-        end = self.length + key_states.shape[-2]
-        self._keys[:, :, self.length : end] = key_states
-        self._values[:, :, self.length : end] = value_states
-        self.length = end
-        self._expose()
-        return self.keys, self.values
+        layer = cls.of_buffers(keys.new_empty(shape), values.new_empty(shape), 0)
+        layer.prefix_keys, layer.prefix_values = keys, values
+        return layer
 
     def get_seq_length(self) -> int:
         return self.prefix_keys.shape[-2] + self.length
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        """Row i becomes row indices[i]. Only generated parts move: in place for the decode loop's swap-remove
-        (every row that changes takes a row from past the new end), by a copy of the buffer otherwise."""
-        slots = torch.arange(len(indices), device=indices.device)
-        moved = indices != slots
-        if len(indices) <= self._keys.shape[0] and bool((indices[moved] >= len(indices)).all()):
-            source, target = indices[moved], slots[moved]
-            self._keys[target, :, : self.length] = self._keys[source, :, : self.length]
-            self._values[target, :, : self.length] = self._values[source, :, : self.length]
-            self._keys, self._values = self._keys[: len(indices)], self._values[: len(indices)]
-        else:
-            self._keys, self._values = self._keys[indices], self._values[indices]
-        self._expose()
-
-    def crop(self, tokens_to_remove: int) -> None:
-        raise NotImplementedError("PrefixLayer is for a decode loop that only appends")
 
 
 @dataclass

@@ -125,7 +125,7 @@ def test_a_forward_that_makes_another_kind_of_cache_falls_back_to_the_per_row_pa
 
 def test_dropping_rows_in_any_order_keeps_each_rows_generated_part():
     prefix = torch.zeros(2, 1, 3, 2)
-    layer = shared_prefix.PrefixLayer(prefix, prefix, rows=4, steps=3)
+    layer = shared_prefix.PrefixLayer.over(prefix, prefix, rows=4, steps=3)
     for step in range(2):
         layer.update(torch.arange(4.0).view(4, 1, 1, 1).expand(4, 1, 1, 2) + 10 * step, torch.zeros(4, 1, 1, 2))
     layer.batch_select_indices(torch.tensor([0, 3, 2]))  # swap-remove of row 1: in place
