@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from selftrain_core.backends.config import OpenAIServerConfig, VLLMEngineConfig, backend_problem
 from selftrain_core.backends.served import served_model
 from selftrain_core.errors import ConfigError
+from selftrain_core.models.precision import inference_dtype
 from selftrain_core.models.resolve import resolve_model
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class GenerationSettings:
             revision=q.revision if q.model else cfg.model.revision,
             server=q.server,
             engine=q.vllm,
-            dtype=cfg.model.dtype,
+            dtype=inference_dtype(cfg.model, q.backend),
             device=cfg.model.device,
             batch_size=q.batch_size,
             executor=cfg.executor,
@@ -93,7 +94,7 @@ class GenerationSettings:
             adapter=cfg.model.adapter,
             server=a.server,
             engine=a.vllm,
-            dtype=cfg.model.dtype,
+            dtype=inference_dtype(cfg.model, a.backend),
             device=cfg.model.device,
             batch_size=a.batch_size,
             executor=cfg.executor,
@@ -111,7 +112,7 @@ class GenerationSettings:
             revision=cfg.model.revision,
             adapter=adapter,
             engine=e.vllm,
-            dtype=cfg.model.dtype,
+            dtype=inference_dtype(cfg.model, e.backend),
             device=cfg.model.device,
             batch_size=e.batch_size,
             executor=cfg.executor,
@@ -128,7 +129,7 @@ class GenerationSettings:
             revision=j.revision if j.model else cfg.model.revision,
             server=j.server,
             engine=j.vllm,
-            dtype=cfg.model.dtype,
+            dtype=inference_dtype(cfg.model, j.backend),
             device=cfg.model.device,
             batch_size=cfg.evaluate.batch_size,
         )

@@ -15,8 +15,11 @@ class ModelConfig(StrictModel):
         description="Policy model: an offline alias (smollm2-135m-instruct), a local folder, or a hub id org/name.",
     )
     revision: str | None = Field(None, description="Hub revision (commit, tag or branch) for hub ids.")
-    dtype: Literal["float32", "bfloat16", "float16"] = Field(
-        "float32", description="Weights dtype for inference and training."
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto",
+        description="Weights dtype for inference and training. auto: bfloat16 for sampling with the hf backend on a "
+        "CPU with native bf16 (avx512_bf16 or AMX), else float32; training in float32 (models/precision.py). The "
+        "resolved dtype enters the stages' keys.",
     )
     device: str = Field("auto", description="torch device: auto, cpu, cuda, cuda:1...", json_schema_extra=RUNTIME)
     adapter: str | None = Field(

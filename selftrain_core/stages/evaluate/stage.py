@@ -29,6 +29,7 @@ from selftrain_core.config.signature import run_signature
 from selftrain_core.errors import StageInputError
 from selftrain_core.export.suite import read_suite
 from selftrain_core.models.loading import load_embedder
+from selftrain_core.models.precision import inference_dtype
 from selftrain_core.models.resolve import ResolvedModel, resolve_model
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.answers.stage import policy_models
@@ -103,7 +104,7 @@ def plan(
     settings = {
         "evaluate": result_settings(e),
         "seed": cfg.seed,
-        "dtype": cfg.model.dtype,
+        "dtype": inference_dtype(cfg.model, e.backend),
         "arms": list(arms),
         # the method's rule for "known" picks the known set
         "known_rule": {k: getattr(cfg.curate, k) for k in ("answerable_threshold", "known_threshold")},

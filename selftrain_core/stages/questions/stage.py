@@ -27,6 +27,7 @@ from selftrain_core.backends.usage import Usage, usage_entry
 from selftrain_core.config import RunConfig
 from selftrain_core.config.base import result_settings, runtime_settings
 from selftrain_core.hashing import derive_seed, stable_hash
+from selftrain_core.models.precision import inference_dtype
 from selftrain_core.models.resolve import ResolvedModel
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
@@ -108,7 +109,7 @@ def plan(cfg: RunConfig, chunks: ArtifactRef) -> StagePlan:
     settings = {
         "questions": result_settings(q, unset_without=("fingerprinted",)),
         "seed": cfg.seed,
-        "dtype": cfg.model.dtype,
+        "dtype": inference_dtype(cfg.model, q.backend),
     }
     runtime = runtime_settings(q) | {"device": cfg.model.device}
     if q.backend == "openai":

@@ -16,6 +16,7 @@ from typing import Any
 from selftrain_core.cluster.jobs import AdapterFiles
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import SelftrainError
+from selftrain_core.models.precision import inference_dtype
 from selftrain_core.models.resolve import ResolvedModel, resolve_model
 from selftrain_core.scorers import scorer_class
 from selftrain_core.scorers.models import ScorerModels
@@ -44,7 +45,7 @@ def open_models(cfg: RunConfig, resolved: dict[str, ResolvedModel]) -> ScorerMod
     return ScorerModels(
         resolved,
         device=cfg.model.device,
-        dtype=cfg.model.dtype,
+        dtype=inference_dtype(cfg.model),
         embedder_batch_size=cfg.embedder.batch_size,
         nli_batch_size=cfg.score.nli.batch_size,
         nli_max_length=cfg.score.nli.max_length,

@@ -20,6 +20,7 @@ from typing import Any
 
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import SelftrainError
+from selftrain_core.models.precision import training_dtype
 from selftrain_core.models.resolve import resolve_model
 from selftrain_core.stages.train.checkpoint import make_reproducible, merge_adapter
 from selftrain_core.stages.train.hardware import training_hardware
@@ -67,7 +68,7 @@ def train_in_process(
         make_reproducible(str(out / "checkpoint"))
         if cfg.train.merge:
             base = resolve_model(cfg.model.name, cfg.model.revision)
-            merge_adapter(str(base.path), str(out / "checkpoint"), str(out / "merged"), cfg.model.dtype)
+            merge_adapter(str(base.path), str(out / "checkpoint"), str(out / "merged"), training_dtype(cfg.model))
         (out / "history.json").write_text(json.dumps(result.history, default=float))
     return TrainingOutput(out)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from selftrain_core.config import RunConfig
+from selftrain_core.models.precision import training_dtype
 from selftrain_core.models.resolve import resolve_model
 from selftrain_core.stages.train.hardware import TrainingHardware
 
@@ -38,7 +39,7 @@ def load_trainable(cfg: RunConfig, hw: TrainingHardware) -> TrainableModel:
     tokenizer = AutoTokenizer.from_pretrained(base.path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    kwargs: dict[str, Any] = {"dtype": getattr(torch, cfg.model.dtype)}
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, training_dtype(cfg.model))}
     if cfg.train.finetune == "qlora":
         from transformers import BitsAndBytesConfig
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 from selftrain_core.config import RunConfig
 from selftrain_core.config.base import result_settings, runtime_settings
 from selftrain_core.errors import StageInputError
+from selftrain_core.models.precision import training_dtype
 from selftrain_core.models.resolve import folder_fingerprint, resolve_model
 from selftrain_core.stages.base import RunInfo, StagePlan, execute, make_plan
 from selftrain_core.stages.progress import Report, progress_bar
@@ -43,7 +44,7 @@ def plan(cfg: RunConfig, curated: ArtifactRef) -> StagePlan:
         models.append({"role": "init_adapter", "name": str(path), "fingerprint": folder_fingerprint(path)})
     # init_adapter: its files' fingerprint is in the key, not its path
     train_settings = result_settings(cfg.train, without=("runtime", "fingerprinted"))
-    settings = {"train": train_settings, "seed": cfg.seed, "dtype": cfg.model.dtype}
+    settings = {"train": train_settings, "seed": cfg.seed, "dtype": training_dtype(cfg.model)}
     return make_plan(
         STAGE,
         VERSION,
