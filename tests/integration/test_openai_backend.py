@@ -65,6 +65,7 @@ def _faults(port: int, **faults) -> None:
 
 def _config(tiny_lm, tiny_embedder, corpus_file, root: Path, port: int | None, **server):
     data = tiny_config_data(tiny_lm, tiny_embedder, corpus_file, root)
+    data["model"]["dtype"] = "float32"  # what tests/openai_server.py loads: hf compares with it in the same dtype
     if port is not None:
         settings = {"base_url": f"http://127.0.0.1:{port}/v1", "model": "tiny", "api_key_env": KEY_ENV}
         settings.update({"max_retries": 2, "retry_backoff_s": 0.05, "max_concurrency": 4, **server})

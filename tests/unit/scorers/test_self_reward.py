@@ -81,6 +81,7 @@ def test_a_configured_judge_grades_instead_of_the_policy_and_enters_the_key(
 ):
     from selftrain_core.config.loading import build_run_config
     from selftrain_core.errors import SelftrainError
+    from selftrain_core.models.precision import inference_dtype
     from selftrain_core.runs.preflight import check_run_supported
     from selftrain_core.stages.score import stage as score
     from selftrain_core.stages.score.engine import open_configured_scorer, scorer_models
@@ -95,9 +96,8 @@ def test_a_configured_judge_grades_instead_of_the_policy_and_enters_the_key(
     plans = score.plan(own, answers), score.plan(judged, answers)
     assert plans[0].key != plans[1].key, "which model grades changes the scores: the key"
     assert [m["role"] for m in plans[1].models] == ["judge"]
-    half = build_run_config(
-        {**data, "model": {**data["model"], "dtype": "bfloat16"}, "score": judged.score.model_dump()}
-    )
+    other = "float32" if inference_dtype(judged.model) == "bfloat16" else "bfloat16"  # auto resolves by the CPU
+    half = build_run_config({**data, "model": {**data["model"], "dtype": other}, "score": judged.score.model_dump()})
     assert score.plan(half, answers).key != plans[1].key, "the judge grades in the policy's dtype: keyed"
     check_run_supported(judged)
     scorer = open_configured_scorer(judged)
