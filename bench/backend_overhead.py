@@ -1,6 +1,6 @@
 """What the answers stage costs over the bare backend call, and what n=K saves over K requests.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/backend_overhead.py [--questions 6] [--k 3] [--tokens 32]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/backend_overhead.py [--questions 6] [--k 3] [--tokens 32] [--dtype auto]
 
 On the offline default model (SmolLM2-135M, CPU), in one process and on the same prompts:
 - hf: the answers stage (reads questions, builds requests, loads the model, generates, writes shards and the
@@ -39,6 +39,7 @@ def vllm_rows(cfg, store, refs, k: int) -> list[str]:
     from selftrain_core.backends.vllm_engine import VLLMBackend, vllm_python
     from selftrain_core.errors import ConfigError
     from selftrain_core.hashing import derive_seed
+    from selftrain_core.models.precision import inference_dtype
     from selftrain_core.models.resolve import resolve_model
     from selftrain_core.stages.answers import stage as answers
 
@@ -48,7 +49,7 @@ def vllm_rows(cfg, store, refs, k: int) -> list[str]:
         return [f"| vllm | skipped: {err} | | |"]
     vcfg = cfg.model_copy(update={"answers": cfg.answers.model_copy(update={"backend": "vllm"})})
     path = resolve_model(cfg.model.name).path
-    start_s, backend = timed(lambda: VLLMBackend(path, dtype=cfg.model.dtype))
+    start_s, backend = timed(lambda: VLLMBackend(path, dtype=inference_dtype(cfg.model, "vllm")))
     try:
         rows = sorted(store.read_rows(refs["questions"]), key=lambda q: q["question_id"])
         no_doc = [answers.question_requests(vcfg, q, "")[2] for q in rows]
@@ -67,7 +68,7 @@ def vllm_rows(cfg, store, refs, k: int) -> list[str]:
 
     def lifecycle(requests):
         """What the stage cannot do without: start an engine, generate, end it."""
-        engine = VLLMBackend(path, dtype=cfg.model.dtype)
+        engine = VLLMBackend(path, dtype=inference_dtype(cfg.model, "vllm"))
         engine.generate(requests)
         engine.close()
 
@@ -88,9 +89,15 @@ def vllm_rows(cfg, store, refs, k: int) -> list[str]:
 def hf_rows(cfg, store, refs, k: int) -> list[str]:
     from selftrain_core.backends.loading import open_backend
     from selftrain_core.backends.settings import GenerationSettings
+    from selftrain_core.models.precision import inference_dtype
 
     settings = GenerationSettings(
-        section="answers", backend="hf", model=cfg.model.name, device="cpu", batch_size=cfg.answers.batch_size
+        section="answers",
+        backend="hf",
+        model=cfg.model.name,
+        dtype=inference_dtype(cfg.model, "hf"),  # what the stage runs in
+        device="cpu",
+        batch_size=cfg.answers.batch_size,
     )
     load_s, backend = timed(lambda: open_backend(settings))
     hf = stage_vs_raw(cfg, store, refs, backend.generate)
@@ -151,20 +158,22 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--backends", default="hf,openai,vllm", help="comma-separated: hf, openai, vllm")
+    parser.add_argument("--dtype", default="auto", help="model.dtype (auto: as models/precision.py resolves it)")
     args = parser.parse_args()
 
     import torch
 
     lines = [
         f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-        f"torch {torch.__version__}; SmolLM2-135M fp32 CPU; {args.questions} questions, K={args.k}, "
-        f"{args.tokens} new tokens",
+        f"torch {torch.__version__}; SmolLM2-135M CPU, model.dtype {args.dtype}; {args.questions} questions, "
+        f"K={args.k}, {args.tokens} new tokens",
         "",
         "| backend | measure | seconds | ratio |",
         "| --- | --- | --- | --- |",
     ]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = build_config(Path(tmp) / "root", args.questions, args.k, args.tokens)
+        cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"dtype": args.dtype})})
         store, refs = upstream(cfg)
         for name in args.backends.split(","):
             lines += ROWS[name](cfg, store, refs, args.k)

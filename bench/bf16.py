@@ -1,6 +1,6 @@
 """Does sampling in bfloat16 change what the pipeline decides, and does it pay on this CPU?
 
-    OMP_NUM_THREADS=2 .venv/bin/python bench/bf16.py [--gold 55] [--out bench/results/bf16.md]
+    OMP_NUM_THREADS=2 .venv/bin/python bench/bf16.py [--gold 55] [--offset 0] [--out bench/results/bf16.md]
 
 (with HF_HUB_OFFLINE=1 PREFECT_SERVER_ANALYTICS_ENABLED=false). What model.dtype `auto` rests on
 (selftrain_core/models/precision.py). The gold documents of bench/scorers.py --gold (wiki-vital articles whose
@@ -91,8 +91,15 @@ def decisions(cfg: RunConfig, rows: dict[str, list[dict]], golds: list[str], sam
             for a, g in zip(answers, golds, strict=True)
         ]
     n = len(golds)
+    rates = ", ".join(
+        f"{run} {100 * np.concatenate(wrong[run]).mean():.0f}% "
+        f"({np.mean([len(lp) for a in rows[run] for lp in a['no_doc_logprobs']]):.1f} tokens a sample)"
+        for run in rows
+    )
     unknown = {run: (1.0 - scored[run][default][1]) < cfg.curate.known_threshold for run in rows}
     lines = [
+        f"No-document samples gold-wrong: {rates}.",
+        "",
         f"The decision (unknown: {default} S_K below curate.known_threshold = {cfg.curate.known_threshold}): "
         f"{', '.join(f'{run} {unknown[run].sum()} of {n}' for run in rows)} questions unknown.",
         "",
@@ -148,19 +155,21 @@ def references(rows: dict[str, list[dict]], golds: list[str], samples: int) -> l
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gold", type=int, default=55, help="wiki-vital documents with a gold answer")
+    parser.add_argument("--offset", type=int, default=0, help="skip the first N of the gold draw (a fresh set)")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--out", type=Path, help="also write the report here (markdown)")
     args = parser.parse_args()
     start = time.perf_counter()
     cfg = load_run_config(None)
-    documents = draw_gold(args.gold)
+    documents = draw_gold(args.offset + args.gold)[args.offset :]
     golds = [doc["gold_answer"] for doc in documents]
     rows, seconds = sample_runs(cfg, documents)
     name, flags = cpu_info()
     lines = [
         "# bench/bf16.py",
         "",
-        f"`OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} .venv/bin/python bench/bf16.py --gold {args.gold}`,"
+        f"`OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} .venv/bin/python bench/bf16.py --gold {args.gold} "
+        f"--offset {args.offset}`,"
         f" {datetime.date.today()}. Machine: {name}, {os.cpu_count()} CPUs; native bf16 flags: "
         f"{', '.join(flags) or 'none'}. {len(documents)} wiki-vital gold questions, K={cfg.answers.num_samples} "
         f"no-document samples each (temperature {cfg.answers.temperature}, top-p {cfg.answers.top_p}, "
