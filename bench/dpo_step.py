@@ -1,6 +1,6 @@
 """DPO step time vs a plain forward+backward of the same tokens, on the offline default model (SmolLM2-135M).
 
-    .venv/bin/python bench/dpo_step.py [--pairs 16] [--batch 4] [--trl-defaults]
+    .venv/bin/python bench/dpo_step.py [--pairs 16] [--batch 4] [--trl-defaults] [--bf16]
 
 Pairs are built from the offline Wikipedia summaries (question "What is <title>?", chosen = the first sentence of
 its summary, rejected = the first sentence of another's), the shape of the curated data (~30-token answers). Every
@@ -9,7 +9,7 @@ this one run; the ratios are what to compare across machines:
 - `DPO step`: TRL's training_step (loss, backward) + AdamW step, as Trainer.train takes it, with selftrain's
   settings (LoRA on all linear layers, fp32, no gradient checkpointing, reference log-probs precomputed);
 - the same with the reference forward in every step, and (--trl-defaults, slow) with TRL's own defaults
-  (bf16 autocast + gradient checkpointing);
+  (bf16 autocast + gradient checkpointing); (--bf16) selftrain's settings with bf16 autocast;
 - `plain fwd+bwd`: the whole model (no LoRA), ordinary logits and an LM loss, backward, on the same tokens;
 - the parts of a step: policy forward, forward+backward, reference forward.
 """
@@ -57,9 +57,10 @@ def median_seconds(fn, reps: int = 3) -> float:
     return statistics.median(times)
 
 
-def dpo_trainer(pairs, batch: int, precompute: bool, trl_defaults: bool = False):
+def dpo_trainer(pairs, batch: int, precompute: bool, trl_defaults: bool = False, bf16: bool = False):
     """The DPOTrainer that training builds (trainers.make_trainer, selftrain's settings), ready to step; with
-    trl_defaults, as on hardware where the train code keeps TRL's bf16 + gradient checkpointing defaults."""
+    trl_defaults, as on hardware where the train code keeps TRL's bf16 + gradient checkpointing defaults; with
+    bf16, bf16 autocast alone (what train.precision=bf16 would be on a CPU, which the train code refuses now)."""
     import torch
     from trl import DPOTrainer
 
@@ -73,6 +74,8 @@ def dpo_trainer(pairs, batch: int, precompute: bool, trl_defaults: bool = False)
     hw = training_hardware(cfg.train, "cpu")
     if trl_defaults:  # the train code turns both off on CPU (fp32 always): force them to time TRL's defaults
         hw = dataclasses.replace(hw, bf16=True, gradient_checkpointing=True)
+    if bf16:
+        hw = dataclasses.replace(hw, bf16=True)
     torch.manual_seed(0)
     trainable = load_trainable(cfg, hw)
     args = dpo_args(cfg, hw, tempfile.mkdtemp(prefix="bench-dpo-"))
@@ -147,6 +150,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=16)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--trl-defaults", action="store_true", help="also time TRL's bf16 + checkpointing defaults")
+    parser.add_argument("--bf16", action="store_true", help="also time bf16 autocast alone (precomputed reference)")
     args = parser.parse_args()
     import torch
 
@@ -158,6 +162,9 @@ def main() -> None:
     every = dpo_trainer(pairs, args.batch, precompute=False)
     plain_batch = {k: v for k, v in batch.items() if not k.startswith("ref_")}
     rows.append(("DPO step, reference forward in every step", median_seconds(dpo_step(every, plain_batch))))
+    if args.bf16:
+        half = dpo_trainer(pairs, args.batch, precompute=True, bf16=True)
+        rows.append(("DPO step, bf16 autocast (LoRA, precomputed reference)", median_seconds(dpo_step(half, batch))))
     if args.trl_defaults:
         slow = dpo_trainer(pairs, args.batch, precompute=False, trl_defaults=True)
         rows.append(
