@@ -10,6 +10,8 @@ this one run; the ratios are what to compare across machines:
   settings (LoRA on all linear layers, fp32, no gradient checkpointing, reference log-probs precomputed);
 - the same with the reference forward in every step, and (--trl-defaults, slow) with TRL's own defaults
   (bf16 autocast + gradient checkpointing); (--bf16) selftrain's settings with bf16 autocast;
+- the same scoring every position through the LM head, prompt tokens included (what TRL does on a CPU; selftrain
+  scores the completion tokens only: selftrain_core/stages/train/lm_head.py), and TRL's defaults score that way too;
 - `plain fwd+bwd`: the whole model (no LoRA), ordinary logits and an LM loss, backward, on the same tokens;
 - the parts of a step: policy forward, forward+backward, reference forward.
 """
@@ -146,6 +148,8 @@ def plain_forward_backward(batch_inputs, reps: int = 3) -> list[float]:
 
 
 def main() -> None:
+    from selftrain_core.stages.train.lm_head import completion_scoring_on_cpu
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=16)
     parser.add_argument("--batch", type=int, default=4)
@@ -155,16 +159,18 @@ def main() -> None:
     import torch
 
     pairs = make_pairs(args.pairs)
-    ours = dpo_trainer(pairs, args.batch, precompute=True)
-    batch = next(iter(ours.get_train_dataloader()))  # carries the precomputed reference log-probs
-    rows = [("DPO step, selftrain (LoRA, fp32, precomputed reference)", median_seconds(dpo_step(ours, batch)))]
-    parts = policy_parts(ours, batch)
-    every = dpo_trainer(pairs, args.batch, precompute=False)
-    plain_batch = {k: v for k, v in batch.items() if not k.startswith("ref_")}
-    rows.append(("DPO step, reference forward in every step", median_seconds(dpo_step(every, plain_batch))))
-    if args.bf16:
-        half = dpo_trainer(pairs, args.batch, precompute=True, bf16=True)
-        rows.append(("DPO step, bf16 autocast (LoRA, precomputed reference)", median_seconds(dpo_step(half, batch))))
+    with completion_scoring_on_cpu():  # as training runs: only the completion tokens scored
+        ours = dpo_trainer(pairs, args.batch, precompute=True)
+        batch = next(iter(ours.get_train_dataloader()))  # carries the precomputed reference log-probs
+        rows = [("DPO step, selftrain (LoRA, fp32, precomputed reference)", median_seconds(dpo_step(ours, batch)))]
+        parts = policy_parts(ours, batch)
+        every = dpo_trainer(pairs, args.batch, precompute=False)
+        plain_batch = {k: v for k, v in batch.items() if not k.startswith("ref_")}
+        rows.append(("DPO step, reference forward in every step", median_seconds(dpo_step(every, plain_batch))))
+        if args.bf16:
+            half = dpo_trainer(pairs, args.batch, precompute=True, bf16=True)
+            rows.append(("DPO step, bf16 autocast (precomputed reference)", median_seconds(dpo_step(half, batch))))
+    rows.append(("DPO step, selftrain but every position scored (TRL on a CPU)", median_seconds(dpo_step(ours, batch))))
     if args.trl_defaults:
         slow = dpo_trainer(pairs, args.batch, precompute=False, trl_defaults=True)
         rows.append(

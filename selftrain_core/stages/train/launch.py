@@ -24,6 +24,7 @@ from selftrain_core.models.precision import training_dtype
 from selftrain_core.models.resolve import resolve_model
 from selftrain_core.stages.train.checkpoint import make_reproducible, merge_adapter
 from selftrain_core.stages.train.hardware import training_hardware
+from selftrain_core.stages.train.lm_head import completion_scoring_on_cpu
 from selftrain_core.stages.train.model import load_trainable
 from selftrain_core.stages.train.trainers import run_recipe
 
@@ -61,7 +62,8 @@ def train_in_process(
         torch.set_num_threads(hw.threads)
     torch.manual_seed(cfg.seed)
     trainable = load_trainable(cfg, hw)
-    result = run_recipe(cfg, hw, trainable, preference, sft, str(out / "trainer"), callbacks)
+    with completion_scoring_on_cpu():  # the reference log-probs (at the trainer's creation) and every step
+        result = run_recipe(cfg, hw, trainable, preference, sft, str(out / "trainer"), callbacks)
     result.trainer.save_model(str(out / "checkpoint"))  # every process: gathers sharded weights, main one writes
     if main_process:
         result.tokenizer.save_pretrained(str(out / "checkpoint"))
