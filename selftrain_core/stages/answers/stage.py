@@ -23,7 +23,6 @@ from selftrain_core.config import RunConfig
 from selftrain_core.config.base import result_settings, runtime_settings
 from selftrain_core.errors import StageInputError
 from selftrain_core.hashing import derive_seed, stable_hash
-from selftrain_core.models.precision import inference_dtype
 from selftrain_core.models.resolve import folder_fingerprint, resolve_model
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.answers.explicitation import COLUMNS as EXPLICIT_COLUMNS
@@ -82,13 +81,10 @@ def text_column(name: str) -> bool:
 
 
 def plan(cfg: RunConfig, questions: ArtifactRef, chunks: ArtifactRef) -> StagePlan:
-    settings = {
-        "answers": result_settings(cfg.answers),
-        "seed": cfg.seed,
-        "dtype": inference_dtype(cfg.model, cfg.answers.backend),
-    }
-    runtime = runtime_settings(cfg.answers) | {"device": cfg.model.device}
     generation = GenerationSettings.for_answers(cfg)  # checked now: a served model cannot apply model.adapter
+    # the dtype it samples in (model.dtype, or what `auto` resolves to on this machine)
+    settings = {"answers": result_settings(cfg.answers), "seed": cfg.seed, "dtype": generation.dtype}
+    runtime = runtime_settings(cfg.answers) | {"device": cfg.model.device}
     if generation.backend == "openai":
         settings["server"] = server_settings(generation.server)
         runtime.update(server_runtime(generation.server))
