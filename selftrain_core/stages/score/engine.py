@@ -81,6 +81,9 @@ class ScorerSpec:
     @classmethod
     def of(cls, cfg: RunConfig, fingerprints: dict[str, str]) -> ScorerSpec:
         policy = "policy" in fingerprints and cfg.model.adapter
+        # the dtype the key names, resolved here: a node of another CPU type would resolve `auto` otherwise
+        model = cfg.model.model_copy(update={"dtype": inference_dtype(cfg.model)})
+        cfg = cfg.model_copy(update={"model": model})
         return cls(cfg, fingerprints, AdapterFiles.read(cfg.model.adapter) if policy else None)
 
     def open(self, node: str) -> ScorerEngine:

@@ -71,3 +71,13 @@ def test_the_resolved_dtype_is_what_the_generation_settings_and_the_keys_hold(na
     native(False)
     assert answers.plan(auto, QUESTIONS, CHUNKS).key == answers.plan(config("float32"), QUESTIONS, CHUNKS).key
     assert answers.plan(auto, QUESTIONS, CHUNKS).key != plan.key, "another CPU, other samples: another key"
+
+
+def test_a_scorer_shipped_to_a_node_carries_the_driver_resolved_dtype(native, tiny_lm):
+    from selftrain_core.stages.score.engine import ScorerSpec
+
+    cfg = RunConfig.model_validate({"model": {"name": str(tiny_lm), "device": "cpu"}})
+    native(True)  # the driver
+    spec = ScorerSpec.of(cfg, {})
+    native(False)  # a node without native bf16 opens the policy as the key says, not as it would resolve `auto`
+    assert spec.cfg.model.dtype == "bfloat16" and inference_dtype(spec.cfg.model) == "bfloat16"
