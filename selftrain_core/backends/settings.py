@@ -65,9 +65,10 @@ class GenerationSettings:
         return stage_model(self.backend, self.server, self.model, self.revision)
 
     @classmethod
-    def for_questions(cls, cfg: RunConfig) -> GenerationSettings:
+    def for_questions(cls, cfg: RunConfig, trained: bool = False) -> GenerationSettings:
         """The question writer (the questions stage, and evaluate's train_new questions): questions.model or the
-        policy model, or the served one."""
+        policy model, or the served one; `trained`: evaluate's, in the dtype of the stage that measures trained
+        models (models/precision.py)."""
         q = cfg.questions
         return cls(
             section="questions",
@@ -76,7 +77,7 @@ class GenerationSettings:
             revision=q.revision if q.model else cfg.model.revision,
             server=q.server,
             engine=q.vllm,
-            dtype=inference_dtype(cfg.model, q.backend),
+            dtype=inference_dtype(cfg.model, q.backend, trained=trained),
             device=cfg.model.device,
             batch_size=q.batch_size,
             executor=cfg.executor,
@@ -94,7 +95,7 @@ class GenerationSettings:
             adapter=cfg.model.adapter,
             server=a.server,
             engine=a.vllm,
-            dtype=inference_dtype(cfg.model, a.backend),
+            dtype=inference_dtype(cfg.model, a.backend, trained=cfg.model.adapter is not None),
             device=cfg.model.device,
             batch_size=a.batch_size,
             executor=cfg.executor,
@@ -112,7 +113,7 @@ class GenerationSettings:
             revision=cfg.model.revision,
             adapter=adapter,
             engine=e.vllm,
-            dtype=inference_dtype(cfg.model, e.backend),
+            dtype=inference_dtype(cfg.model, e.backend, trained=True),  # it measures trained models
             device=cfg.model.device,
             batch_size=e.batch_size,
             executor=cfg.executor,
@@ -129,7 +130,7 @@ class GenerationSettings:
             revision=j.revision if j.model else cfg.model.revision,
             server=j.server,
             engine=j.vllm,
-            dtype=inference_dtype(cfg.model, j.backend),
+            dtype=inference_dtype(cfg.model, j.backend, trained=True),  # the judge of evaluate
             device=cfg.model.device,
             batch_size=cfg.evaluate.batch_size,
         )

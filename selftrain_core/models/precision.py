@@ -6,6 +6,11 @@ run time): there the answers stage's sampling is faster and the pipeline's decis
 matmuls are emulated, several times slower than float32 (bench/results/roofline.md); on a GPU and with vLLM it is not
 measured here (set model.dtype). Training under `auto` keeps float32 weights: only sampling was measured.
 
+A step that runs a trained adapter or compares trained models (`trained`: the evaluate stage, its judge, and
+sampling or scoring through model.adapter in rounds 2+) stays float32 under `auto`: a LoRA update merged into
+bfloat16 weights mostly rounds away (measured on the offline default's adapter: 79% of the updated weights came out
+unchanged, 48% of the update kept), so a bfloat16 evaluation would measure half a trained model.
+
 The resolved dtype, not `auto`, is what enters a stage's key and manifest: the same config run on an AMX machine and
 on an AVX2 one gives different keys, as it gives different samples.
 """
@@ -28,13 +33,14 @@ def native_bf16_cpu() -> bool:
     return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
 
 
-def inference_dtype(model: ModelConfig, backend: str = "hf") -> str:
-    """The dtype `backend` loads the policy in for generating and scoring: model.dtype, or what `auto` resolves to."""
+def inference_dtype(model: ModelConfig, backend: str = "hf", *, trained: bool = False) -> str:
+    """The dtype `backend` loads the policy in for generating and scoring: model.dtype, or what `auto` resolves to
+    (`trained`: the step runs a trained adapter or compares trained models)."""
     if model.dtype != AUTO:
         return model.dtype
     from selftrain_core.models.loading import pick_device
 
-    if backend == "hf" and pick_device(model.device) == "cpu" and native_bf16_cpu():
+    if not trained and backend == "hf" and pick_device(model.device) == "cpu" and native_bf16_cpu():
         return "bfloat16"
     return "float32"
 

@@ -44,7 +44,7 @@ def write_questions(
         )
         for c in chunks
     ]
-    settings = GenerationSettings.for_questions(cfg)
+    settings = GenerationSettings.for_questions(cfg, trained=True)  # evaluate's dtype, which its key names
     texts = generation.texts("questions_new", settings, settings.resolve(), requests)
     questions = [extract_question(text) for text in texts]
     counts = word_counts(words(question) for question in questions)

@@ -104,7 +104,7 @@ def plan(
     settings = {
         "evaluate": result_settings(e),
         "seed": cfg.seed,
-        "dtype": inference_dtype(cfg.model, e.backend),
+        "dtype": inference_dtype(cfg.model, e.backend, trained=True),
         "arms": list(arms),
         # the method's rule for "known" picks the known set
         "known_rule": {k: getattr(cfg.curate, k) for k in ("answerable_threshold", "known_threshold")},

@@ -79,7 +79,7 @@ def plan(cfg: RunConfig, answers: ArtifactRef) -> StagePlan:
     models = [model.manifest_entry(role) for role, model in scorer_models(cfg).items()]
     roles = scorer.roles(cfg.score)
     if "policy" in roles or "judge" in roles:  # a generating scorer runs in the policy's dtype
-        settings["policy_dtype"] = inference_dtype(cfg.model)
+        settings["policy_dtype"] = inference_dtype(cfg.model, trained=cfg.model.adapter is not None)
     if "policy" in roles:
         models += policy_models(cfg)[1:]  # the adapter the answers were sampled through, when there is one
     if cfg.answers.explicitation:

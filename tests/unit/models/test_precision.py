@@ -81,3 +81,21 @@ def test_a_scorer_shipped_to_a_node_carries_the_driver_resolved_dtype(native, ti
     spec = ScorerSpec.of(cfg, {})
     native(False)  # a node without native bf16 opens the policy as the key says, not as it would resolve `auto`
     assert spec.cfg.model.dtype == "bfloat16" and inference_dtype(spec.cfg.model) == "bfloat16"
+
+
+def test_steps_that_run_or_measure_a_trained_adapter_stay_float32_under_auto(native, tiny_lm, tmp_path):
+    native(True)
+    model = {"name": str(tiny_lm), "device": "cpu"}
+    cfg = RunConfig.model_validate({"model": model})
+    assert inference_dtype(cfg.model, trained=True) == "float32"
+    assert GenerationSettings.for_evaluate(cfg).dtype == "float32", "evaluate compares trained arms"
+    assert GenerationSettings.for_judge(cfg).dtype == "float32"
+    assert GenerationSettings.for_questions(cfg, trained=True).dtype == "float32", "evaluate's new questions"
+    assert GenerationSettings.for_questions(cfg).dtype == "bfloat16", "the questions stage: the base model"
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    round_two = RunConfig.model_validate({"model": {**model, "adapter": str(adapter)}})
+    assert GenerationSettings.for_answers(round_two).dtype == "float32", "sampling through a trained adapter"
+    assert GenerationSettings.for_answers(cfg).dtype == "bfloat16"
+    bf16 = RunConfig.model_validate({"model": {**model, "dtype": "bfloat16"}})
+    assert GenerationSettings.for_evaluate(bf16).dtype == "bfloat16", "a dtype given is the user's choice"
