@@ -8,7 +8,7 @@ measured here (set model.dtype). Training under `auto` keeps float32 weights: on
 
 A step that runs a trained adapter or compares trained models (`trained`: the evaluate stage, its judge, and
 sampling or scoring through model.adapter in rounds 2+) stays float32 under `auto`: a LoRA update merged into
-bfloat16 weights mostly rounds away (measured on the offline default's adapter: 79% of the updated weights came out
+bfloat16 weights mostly rounds away (measured on the offline default's adapter: 81% of the updated weights came out
 unchanged, 48% of the update kept), so a bfloat16 evaluation would measure half a trained model.
 
 The resolved dtype, not `auto`, is what enters a stage's key and manifest: the same config run on an AMX machine and
