@@ -32,6 +32,7 @@ def test_round_two_scores_with_the_adapter_the_answers_were_sampled_through(
 ):
     data = tiny_config_data(tiny_lm, tiny_embedder, corpus_file, tmp_path)
     data["score"] = {"scorer": scorer}
+    data["model"]["dtype"] = "float32"  # both rounds' policy in one dtype: only the adapter tells their logits apart
     round_one = build_run_config(data)
     round_two = build_run_config({**data, "model": {**data["model"], "adapter": str(adapter)}})
 
