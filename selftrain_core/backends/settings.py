@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from selftrain_core.backends.config import OpenAIServerConfig, VLLMEngineConfig, backend_problem
 from selftrain_core.backends.served import served_model
 from selftrain_core.errors import ConfigError
-from selftrain_core.models.precision import inference_dtype
+from selftrain_core.models.precision import inference_dtype, policy_dtype
 from selftrain_core.models.resolve import resolve_model
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ class GenerationSettings:
             adapter=cfg.model.adapter,
             server=a.server,
             engine=a.vllm,
-            dtype=inference_dtype(cfg.model, a.backend, trained=cfg.model.adapter is not None),
+            dtype=policy_dtype(cfg.model, a.backend),
             device=cfg.model.device,
             batch_size=a.batch_size,
             executor=cfg.executor,

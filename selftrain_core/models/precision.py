@@ -45,6 +45,11 @@ def inference_dtype(model: ModelConfig, backend: str = "hf", *, trained: bool = 
     return "float32"
 
 
+def policy_dtype(model: ModelConfig, backend: str = "hf") -> str:
+    """The dtype the policy samples or scores in: through model.adapter (rounds 2+), a trained adapter's."""
+    return inference_dtype(model, backend, trained=model.adapter is not None)
+
+
 def training_dtype(model: ModelConfig) -> str:
     """The dtype the policy's weights are trained (and an adapter merged) in: model.dtype, float32 for `auto`."""
     return "float32" if model.dtype == AUTO else model.dtype

@@ -16,7 +16,7 @@ from typing import Any
 from selftrain_core.cluster.jobs import AdapterFiles
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import SelftrainError
-from selftrain_core.models.precision import inference_dtype
+from selftrain_core.models.precision import policy_dtype
 from selftrain_core.models.resolve import ResolvedModel, resolve_model
 from selftrain_core.scorers import scorer_class
 from selftrain_core.scorers.models import ScorerModels
@@ -45,7 +45,7 @@ def open_models(cfg: RunConfig, resolved: dict[str, ResolvedModel]) -> ScorerMod
     return ScorerModels(
         resolved,
         device=cfg.model.device,
-        dtype=inference_dtype(cfg.model, trained=cfg.model.adapter is not None),
+        dtype=policy_dtype(cfg.model),
         embedder_batch_size=cfg.embedder.batch_size,
         nli_batch_size=cfg.score.nli.batch_size,
         nli_max_length=cfg.score.nli.max_length,
@@ -82,9 +82,7 @@ class ScorerSpec:
     def of(cls, cfg: RunConfig, fingerprints: dict[str, str]) -> ScorerSpec:
         policy = "policy" in fingerprints and cfg.model.adapter
         # the dtype the key names, resolved here: a node of another CPU type would resolve `auto` otherwise
-        model = cfg.model.model_copy(
-            update={"dtype": inference_dtype(cfg.model, trained=cfg.model.adapter is not None)}
-        )
+        model = cfg.model.model_copy(update={"dtype": policy_dtype(cfg.model)})
         cfg = cfg.model_copy(update={"model": model})
         return cls(cfg, fingerprints, AdapterFiles.read(cfg.model.adapter) if policy else None)
 

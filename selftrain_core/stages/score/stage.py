@@ -28,7 +28,7 @@ import pyarrow as pa
 from selftrain_core.config import RunConfig
 from selftrain_core.config.base import result_settings, runtime_settings
 from selftrain_core.hashing import stable_hash
-from selftrain_core.models.precision import inference_dtype
+from selftrain_core.models.precision import policy_dtype
 from selftrain_core.scorers import scorer_class
 from selftrain_core.scorers.base import ScoreInput
 from selftrain_core.stages.answers.stage import policy_models
@@ -79,7 +79,7 @@ def plan(cfg: RunConfig, answers: ArtifactRef) -> StagePlan:
     models = [model.manifest_entry(role) for role, model in scorer_models(cfg).items()]
     roles = scorer.roles(cfg.score)
     if "policy" in roles or "judge" in roles:  # a generating scorer runs in the policy's dtype
-        settings["policy_dtype"] = inference_dtype(cfg.model, trained=cfg.model.adapter is not None)
+        settings["policy_dtype"] = policy_dtype(cfg.model)
     if "policy" in roles:
         models += policy_models(cfg)[1:]  # the adapter the answers were sampled through, when there is one
     if cfg.answers.explicitation:
