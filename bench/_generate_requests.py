@@ -1,6 +1,6 @@
 """One timed `HFBackend.generate` over requests read from JSON, in whatever selftrain_core is first on sys.path.
 
-    python bench/_generate_requests.py REQUESTS.json OUT.json [--batch-size 8]
+    python bench/_generate_requests.py REQUESTS.json OUT.json [--batch-size 8] [--dtype float32]
 
 A child of bench/revision_ab.py: it runs with PYTHONPATH set to the source tree under test, so it uses only what
 every revision has (ChatRequest's fields, resolve_model, load_causal_lm, load_tokenizer, HFBackend). The model is
@@ -22,6 +22,7 @@ def main() -> None:
     parser.add_argument("requests", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     args = parser.parse_args()
     from _roofline import Forwards
 
@@ -34,7 +35,7 @@ def main() -> None:
     spec = json.loads(args.requests.read_text(encoding="utf-8"))
     requests = [ChatRequest(**r) for r in spec["requests"]]
     model = resolve_model(spec["model"])
-    backend = HFBackend(load_causal_lm(model, dtype="float32", device="cpu"), load_tokenizer(model), args.batch_size)
+    backend = HFBackend(load_causal_lm(model, dtype=args.dtype, device="cpu"), load_tokenizer(model), args.batch_size)
     forwards = Forwards()  # the model's forward calls: prefill (a prompt batch) and decode (one token a row)
     forwards.wrap(backend.model)
     start = time.perf_counter()

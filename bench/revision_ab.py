@@ -44,9 +44,16 @@ def write_requests(path: Path, args) -> tuple[int, int]:
     return len(chosen), min(args.questions, len(rows))
 
 
-def run_child(tree: Path, requests: Path, out: Path, batch_size: int) -> dict:
+def run_child(tree: Path, requests: Path, out: Path, batch_size: int, dtype: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    child = [sys.executable, str(HERE / "_generate_requests.py"), str(requests), str(out), f"--batch-size={batch_size}"]
+    child = [
+        sys.executable,
+        str(HERE / "_generate_requests.py"),
+        str(requests),
+        str(out),
+        f"--batch-size={batch_size}",
+        f"--dtype={dtype}",
+    ]
     subprocess.run(child, env=env, check=True, stdout=subprocess.DEVNULL)
     result = json.loads(out.read_text(encoding="utf-8"))
     if Path(result["tree"]).resolve() != tree.resolve():
@@ -64,6 +71,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="this tree's hf batch size")
     parser.add_argument("--baseline-batch-size", type=int, help="the baseline's (default: --batch-size)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"], help="the model's, both trees")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     started, load = time.perf_counter(), os.getloadavg()[0]
@@ -83,7 +91,7 @@ def main() -> None:
             runs: dict[str, list[dict]] = {name: [] for name in trees}
             for round_ in range(args.rounds):
                 for name in list(trees) if round_ % 2 == 0 else list(trees)[::-1]:
-                    result = run_child(trees[name], tmp / "requests.json", tmp / "out.json", sizes[name])
+                    result = run_child(trees[name], tmp / "requests.json", tmp / "out.json", sizes[name], args.dtype)
                     runs[name].append(result)
                     print(f"round {round_ + 1} {name}: {result['seconds']:.1f} s", file=sys.stderr)
         finally:
@@ -101,7 +109,7 @@ def main() -> None:
         "",
         f"requests: the answers stage's for {n_questions} questions ({n_requests} requests: the reference, K = "
         f"{args.k} with and K without the document, up to {args.tokens} tokens); batch size: baseline "
-        f"{args.baseline_batch_size or args.batch_size}, this tree {args.batch_size}",
+        f"{args.baseline_batch_size or args.batch_size}, this tree {args.batch_size}; model dtype {args.dtype}",
         "",
         "| tree | seconds each round | generated tokens | tokens/s (best) | prefill forwards | prefill tokens "
         "| decode steps | rows a step |",

@@ -133,3 +133,56 @@ def test_dropping_rows_in_any_order_keeps_each_rows_generated_part():
     layer.batch_select_indices(torch.tensor([2, 0]))  # a reorder: copied
     assert layer.keys[:, 0, :, 0].tolist() == [[2, 12], [0, 10]]
     assert layer.get_seq_length() == 3 + 2
+
+
+def _attention_inputs(dtype: torch.dtype, generated: int):
+    """A layer of 3 prompts (left-padded to 7 positions; prompt 1 has 4 rows, 0 and 2 one each, one slot empty),
+    2 KV heads of 4 query heads, and `generated` own keys a row."""
+    torch.manual_seed(0)
+    prompts, kv_heads, heads, dim, width, owners = 3, 2, 4, 8, 7, [1, 0, 1, 2, 1, 1]
+    keys, values = (torch.randn(prompts, kv_heads, width, dim, dtype=dtype) for _ in range(2))
+    layer = shared_prefix.PrefixLayer.over(keys, values, rows=len(owners), steps=4)
+    mask = torch.ones(prompts, width, dtype=torch.long)
+    mask[0, :3], mask[2, :6] = 0, 0
+    sharing = shared_prefix.Sharing.of(owners, mask, [layer])
+    query = torch.randn(len(owners), heads, 1, dim, dtype=dtype)
+    own_keys, own_values = (torch.randn(len(owners), kv_heads, generated, dim, dtype=dtype) for _ in range(2))
+    return query, own_keys, own_values, sharing
+
+
+def _reference(query, own_keys, own_values, sharing):
+    """The attention written out: each row's heads over its prompt's unpadded keys and its own, in float64."""
+    layer, out = sharing.layers[0], torch.zeros(query.shape, dtype=torch.float64)
+    rep = query.shape[1] // own_keys.shape[1]
+    for row, prompt in enumerate(sharing.owner.tolist()):
+        real = sharing.bias[prompt] == 0
+        for head in range(query.shape[1]):
+            kv = head // rep
+            keys = torch.cat([layer.prefix_keys[prompt, kv][real], own_keys[row, kv]]).double()
+            values = torch.cat([layer.prefix_values[prompt, kv][real], own_values[row, kv]]).double()
+            weights = (keys @ query[row, head, 0].double() / query.shape[-1] ** 0.5).softmax(-1)
+            out[row, head, 0] = weights @ values
+    return out.permute(0, 2, 1, 3)  # [rows, 1, heads, dim], as attention functions return it
+
+
+class _Module:
+    layer_idx = 0
+
+
+@pytest.mark.parametrize("generated", [1, 3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_both_attention_paths_compute_the_attention_over_prompt_and_own_keys(dtype, generated, monkeypatch):
+    inputs = _attention_inputs(dtype, generated)
+    expected = _reference(*inputs)
+    took = []
+    for name in ("_in_two_parts", "_in_one_softmax"):
+        original = getattr(shared_prefix, name)
+        monkeypatch.setattr(shared_prefix, name, lambda *a, _f=original, _n=name: took.append(_n) or _f(*a))
+    two_parts, _ = shared_prefix.attend(_Module(), *inputs[:3], None, shared_prefix=inputs[3])
+    monkeypatch.setattr(shared_prefix, "_FLASH_CPU", None)  # a torch build without the CPU flash kernel
+    one_softmax, _ = shared_prefix.attend(_Module(), *inputs[:3], None, shared_prefix=inputs[3])
+    assert took == ["_in_two_parts", "_in_one_softmax"], "a CPU tensor takes the flash kernels when torch has them"
+    tolerance = 1e-5 if dtype == torch.float32 else 2e-2  # bf16: the output's own rounding (8 bits of mantissa)
+    for out in (two_parts, one_softmax):
+        assert out.dtype == dtype and out.shape == expected.shape
+        assert torch.allclose(out.double(), expected, atol=tolerance, rtol=tolerance)
