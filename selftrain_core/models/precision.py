@@ -8,8 +8,10 @@ measured here (set model.dtype). Training under `auto` keeps float32 weights: on
 
 A step that runs a trained adapter or compares trained models (`trained`: the evaluate stage, its judge, and
 sampling or scoring through model.adapter in rounds 2+) stays float32 under `auto`: a LoRA update merged into
-bfloat16 weights mostly rounds away (measured on the offline default's adapter: 81% of the updated weights came out
-unchanged, 48% of the update kept), so a bfloat16 evaluation would measure half a trained model.
+bfloat16 weights mostly rounds away (on the offline default's adapter: 82% of the updated weights came out unchanged,
+0.46 of the update kept), and through the bfloat16 model the adapter's effect on the log-probabilities is 0.79 of
+float32's (cosine 0.92), with bfloat16's own rounding of the base at 0.41 of the effect's size; an unmerged adapter
+kept no more of it (bench/results/bf16_merge.md).
 
 The resolved dtype, not `auto`, is what enters a stage's key and manifest: the same config run on an AMX machine and
 on an AVX2 one gives different keys, as it gives different samples.
