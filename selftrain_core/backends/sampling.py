@@ -86,6 +86,9 @@ class Sampler:
         self.temperature = torch.tensor(temperatures, dtype=torch.float32, device=device)
         self.top_p = torch.tensor(top_ps, dtype=wide, device=device)
         self.greedy = self.temperature <= 0
+        # x / 1 is x exactly: at temperature 1 (the answers stage's samples) the division is skipped, a pass over
+        # every sampled row's 49k logits a step (bench/results/revision_ab.md)
+        self.untempered = all(t <= 0 or t == 1 for t in temperatures)
         self.probes = tuple(probes)
         self.uniforms = torch.zeros(len(seeds), steps, dtype=torch.float64)
         for row, seed in enumerate(seeds):
@@ -103,6 +106,6 @@ class Sampler:
             return tokens
         picked = rows[sampled]
         chosen = logprobs if len(sampled) == len(rows) else logprobs[sampled]  # no copy when every row samples
-        probs = (chosen / self.temperature[picked].unsqueeze(-1)).softmax(-1)
+        probs = (chosen if self.untempered else chosen / self.temperature[picked].unsqueeze(-1)).softmax(-1)
         tokens[sampled] = nucleus_draw(probs, self.top_p[picked], self.uniforms[picked, step], self.probes)
         return tokens

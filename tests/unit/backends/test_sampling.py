@@ -74,3 +74,17 @@ def test_a_rows_draws_depend_on_its_seed_and_step_not_on_the_other_rows():
     again = Sampler([1.0, 0.7, 1.0, 1.3], [0.95, 0.9, 1.0, 0.8], [11, 12, 13, 14], steps=3)
     assert torch.equal(again.uniforms, sampler.uniforms)
     assert not torch.equal(Sampler([1.0], [1.0], [99], steps=3).uniforms[0], sampler.uniforms[0])
+
+
+def test_a_temperature_other_than_one_tempers_its_row_in_a_batch_with_rows_at_one():
+    """At temperature 1 the logits are not divided (x / 1 is x); a row at 0.1 in the same batch still is: its draws
+    collapse onto the most likely token while the row at 1 keeps drawing the second one too."""
+    logprobs = torch.tensor([[0.0, 3.0, 2.0]]).log_softmax(-1).expand(2, -1)
+    draws: dict[float, set[int]] = {1.0: set(), 0.1: set()}
+    for seed in range(60):
+        sampler = Sampler([1.0, 0.1], [1.0, 1.0], [seed, seed], steps=1)
+        at_one, cold = sampler.draw(logprobs.clone(), torch.arange(2), 0).tolist()
+        draws[1.0].add(at_one)
+        draws[0.1].add(cold)
+    assert draws[0.1] == {1}
+    assert {1, 2} <= draws[1.0]
