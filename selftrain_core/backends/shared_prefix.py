@@ -27,6 +27,8 @@ from selftrain_core.backends.kv_cache import RoomyLayer
 IMPLEMENTATION = "selftrain_shared_prefix"
 # Architectures whose attention modules hand **kwargs to the attention function and use the standard GQA layout.
 ARCHITECTURES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+# (output, log-sum-exp) of a scaled dot-product attention on CPU; a private ATen op, absent from some builds.
+_FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 
 
 class PrefixLayer(RoomyLayer):
@@ -138,10 +140,6 @@ def _in_two_parts(q, key, value, layer, sharing: Sharing, scale: float) -> torch
     top = torch.maximum(prompt_lse, own_lse)
     prompt_weight, own_weight = (prompt_lse - top).exp(), (own_lse - top).exp()
     return (from_prompt * prompt_weight + from_own.float() * own_weight) / (prompt_weight + own_weight)
-
-
-# (output, log-sum-exp) of a scaled dot-product attention on CPU; a private ATen op, absent from some builds.
-_FLASH_CPU = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 
 
 AttentionInterface.register(IMPLEMENTATION, attend)

@@ -23,13 +23,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from selftrain_core.backends.settings import GenerationSettings
 from selftrain_core.config import RunConfig
 from selftrain_core.config.base import result_settings, runtime_settings
 from selftrain_core.config.signature import run_signature
 from selftrain_core.errors import StageInputError
 from selftrain_core.export.suite import read_suite
 from selftrain_core.models.loading import load_embedder
-from selftrain_core.models.precision import inference_dtype
 from selftrain_core.models.resolve import ResolvedModel, resolve_model
 from selftrain_core.prompts import load_prompt
 from selftrain_core.stages.answers.stage import policy_models
@@ -104,7 +104,7 @@ def plan(
     settings = {
         "evaluate": result_settings(e),
         "seed": cfg.seed,
-        "dtype": inference_dtype(cfg.model, e.backend, trained=True),
+        "dtype": GenerationSettings.for_evaluate(cfg).dtype,  # what its answers load (a trained model's dtype)
         "arms": list(arms),
         # the method's rule for "known" picks the known set
         "known_rule": {k: getattr(cfg.curate, k) for k in ("answerable_threshold", "known_threshold")},
