@@ -68,8 +68,8 @@ def prompts(tokenizer, n: int) -> list[torch.Tensor]:
     out = []
     for title in sorted(summaries)[:n]:
         text = f"{summaries[title]['extract']}\n\nQuestion: what is {title}? Answer in one sentence."
-        ids = tokenizer.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True)
-        ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids
+        messages = [{"role": "user", "content": text}]
+        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True)["input_ids"]
         out.append(torch.tensor([ids[-256:]]))
     return out
 
