@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from selftrain_core.models.allocator import keep_freed_memory
 from selftrain_core.models.resolve import ResolvedModel
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def load_causal_lm(
     import torch
     from transformers import AutoModelForCausalLM
 
+    keep_freed_memory()  # a forward's tensors reuse freed memory, not fresh pages (allocator.py)
     lm = AutoModelForCausalLM.from_pretrained(model.path, dtype=getattr(torch, dtype))
     if adapter_path is not None:
         from peft import PeftModel
@@ -48,4 +50,5 @@ def load_causal_lm(
 def load_embedder(model: ResolvedModel, device: str = "auto") -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
 
+    keep_freed_memory()
     return SentenceTransformer(model.path, device=pick_device(device))

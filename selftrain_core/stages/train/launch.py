@@ -20,6 +20,7 @@ from typing import Any
 
 from selftrain_core.config import RunConfig
 from selftrain_core.errors import SelftrainError
+from selftrain_core.models.allocator import keep_freed_memory
 from selftrain_core.models.precision import training_dtype
 from selftrain_core.models.resolve import resolve_model
 from selftrain_core.stages.train.checkpoint import make_reproducible, merge_adapter
@@ -61,6 +62,7 @@ def train_in_process(
     if hw.threads:
         torch.set_num_threads(hw.threads)
     torch.manual_seed(cfg.seed)
+    keep_freed_memory()  # activations reuse freed memory, not fresh pages (models/allocator.py)
     trainable = load_trainable(cfg, hw)
     with completion_scoring_on_cpu():  # the reference log-probs (at the trainer's creation) and every step
         result = run_recipe(cfg, hw, trainable, preference, sft, str(out / "trainer"), callbacks)
