@@ -50,5 +50,5 @@ def load_causal_lm(
 def load_embedder(model: ResolvedModel, device: str = "auto") -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
 
-    keep_freed_memory()
+    keep_freed_memory()  # as for the causal LM: its batches reuse freed memory
     return SentenceTransformer(model.path, device=pick_device(device))
