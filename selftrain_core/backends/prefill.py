@@ -61,6 +61,15 @@ def _forward(model, prompts: list[list[int]], pad_id: int):
     return returned_cache(out), out.logits[:, -1], mask
 
 
+def _buffers(cache, rows: int, width: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Zeroed [rows, kv heads, width, dim] keys and values for each layer of `cache`, in its dtype and device."""
+
+    def zeros(states: torch.Tensor) -> torch.Tensor:
+        return states.new_zeros(rows, *states.shape[1:-2], width, states.shape[-1])
+
+    return [(zeros(layer.keys), zeros(layer.values)) for layer in cache.layers]
+
+
 def _plain(cache) -> bool:
     layers = getattr(cache, "layers", None)
     return bool(layers) and all(type(layer) is DynamicLayer and layer.is_initialized for layer in layers)
@@ -98,11 +107,7 @@ def prefill(model, prompts: list[list[int]], pad_id: int, owners: list[int], ste
     width, device = max(len(p) for p in prompts), model.device
     logits = first[1].new_empty(len(owners), first[1].shape[-1])
     mask = torch.zeros(len(owners), width, dtype=first[2].dtype, device=device)
-    buffers = [
-        (layer.keys.new_zeros(len(owners), *layer.keys.shape[1:-2], width + steps, layer.keys.shape[-1]),
-         layer.values.new_zeros(len(owners), *layer.values.shape[1:-2], width + steps, layer.values.shape[-1]))
-        for layer in first[0].layers
-    ]  # fmt: skip
+    buffers = _buffers(first[0], len(owners), width + steps)
     for n, part in enumerate(parts):
         cache, part_logits, part_mask = first if n == 0 else _forward(model, [prompts[i] for i in part], pad_id)
         slot = {prompt: j for j, prompt in enumerate(part)}
@@ -119,34 +124,57 @@ def prefill(model, prompts: list[list[int]], pad_id: int, owners: list[int], ste
     return Prefilled(template, logits, mask, mask.sum(-1) - 1)
 
 
+def width_groups(parts: list[list[int]], lengths: list[int]) -> list[list[list[int]]]:
+    """Consecutive prefill chunks (in order of length) merged while the merged prompts' padding to their longest
+    stays under MAX_PADDING of their tokens: the groups of prompts whose keys a decode step reads at one width."""
+    groups: list[list[list[int]]] = []
+    for part in parts:
+        if groups:
+            merged = [i for chunk in groups[-1] for i in chunk] + part
+            if max(lengths[i] for i in merged) * len(merged) <= (1 + MAX_PADDING) * sum(lengths[i] for i in merged):
+                groups[-1].append(part)
+                continue
+        groups.append([part])
+    return groups
+
+
 @torch.inference_mode()
 def prefill_shared(model, prompts: list[list[int]], pad_id: int, owners: list[int], steps: int):
-    """Like `prefill`, but each prompt's keys and values are kept once (shared_prefix.PrefixLayer), right-aligned
-    in [prompts, kv heads, width, dim]; returns the Prefilled start and the rows' Sharing, or None when the forward
-    made a cache of another kind than plain dynamic layers (the caller then prefills with `prefill`)."""
-    parts = chunks([len(p) for p in prompts])
-    width, device = max(len(p) for p in prompts), model.device
+    """Like `prefill`, but each prompt's keys and values are kept once (shared_prefix.PrefixLayer), in groups of
+    similar length (`width_groups`), each right-aligned in [its prompts, kv heads, its width, dim]; returns the
+    Prefilled start and the rows' Sharing, or None when the forward made a cache of another kind than plain dynamic
+    layers (the caller then prefills with `prefill`)."""
+    lengths = [len(p) for p in prompts]
+    groups = width_groups(chunks(lengths), lengths)
+    order = [i for group in groups for part in group for i in part]  # the cache's order of prompts
+    width, device = max(lengths), model.device
     mask = torch.zeros(len(prompts), width, dtype=torch.long, device=device)
-    logits, buffers, template = None, [], None
-    for part in parts:
-        cache, part_logits, part_mask = _forward(model, [prompts[i] for i in part], pad_id)
-        if template is None:
-            if not _plain(cache):
-                return None
-            template = cache
-            logits = part_logits.new_empty(len(prompts), part_logits.shape[-1])
-            buffers = [
-                (layer.keys.new_zeros(len(prompts), *layer.keys.shape[1:-2], width, layer.keys.shape[-1]),
-                 layer.values.new_zeros(len(prompts), *layer.values.shape[1:-2], width, layer.values.shape[-1]))
-                for layer in cache.layers
-            ]  # fmt: skip
-        target = torch.tensor(part, dtype=torch.long, device=device)
-        left = width - part_mask.shape[1]
-        logits[target], mask[target, left:] = part_logits, part_mask
-        for (keys, values), layer in zip(buffers, cache.layers, strict=True):
-            keys[target, ..., left:, :] = layer.keys
-            values[target, ..., left:, :] = layer.values
-    template.layers = [PrefixLayer.over(keys, values, len(owners), steps) for keys, values in buffers]
+    logits, template, grouped = None, None, []
+    for group in groups:
+        members = [i for part in group for i in part]
+        group_width, buffers = max(lengths[i] for i in members), []
+        for part in group:
+            cache, part_logits, part_mask = _forward(model, [prompts[i] for i in part], pad_id)
+            if template is None:
+                if not _plain(cache):
+                    return None
+                template = cache
+                logits = part_logits.new_empty(len(prompts), part_logits.shape[-1])
+            if not buffers:
+                buffers = _buffers(cache, len(members), group_width)
+            source = torch.tensor(part, dtype=torch.long, device=device)
+            target = torch.tensor([members.index(i) for i in part], dtype=torch.long, device=device)
+            logits[source], mask[source, width - part_mask.shape[1] :] = part_logits, part_mask
+            left = group_width - part_mask.shape[1]
+            for (keys, values), layer in zip(buffers, cache.layers, strict=True):
+                keys[target, ..., left:, :] = layer.keys
+                values[target, ..., left:, :] = layer.values
+        grouped.append(buffers)
+    template.layers = [
+        PrefixLayer.over([g[n][0] for g in grouped], [g[n][1] for g in grouped], len(owners), steps)
+        for n in range(len(grouped[0]))
+    ]
+    place = {prompt: n for n, prompt in enumerate(order)}
+    sharing = Sharing.of([place[p] for p in owners], [lengths[i] for i in order], template.layers)
     index = torch.tensor(owners, dtype=torch.long, device=device)
-    sharing = Sharing.of(owners, mask, template.layers)
     return Prefilled(template, logits[index], mask[index], mask.sum(-1)[index] - 1), sharing

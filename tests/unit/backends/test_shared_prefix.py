@@ -125,41 +125,68 @@ def test_a_forward_that_makes_another_kind_of_cache_falls_back_to_the_per_row_pa
 
 def test_dropping_rows_in_any_order_keeps_each_rows_generated_part():
     prefix = torch.zeros(2, 1, 3, 2)
-    layer = shared_prefix.PrefixLayer.over(prefix, prefix, rows=4, steps=3)
+    layer = shared_prefix.PrefixLayer.over([prefix, prefix[:1, :, :2]], [prefix, prefix[:1, :, :2]], rows=4, steps=3)
     for step in range(2):
         layer.update(torch.arange(4.0).view(4, 1, 1, 1).expand(4, 1, 1, 2) + 10 * step, torch.zeros(4, 1, 1, 2))
     layer.batch_select_indices(torch.tensor([0, 3, 2]))  # swap-remove of row 1: in place
     assert layer.keys[:, 0, :, 0].tolist() == [[0, 10], [3, 13], [2, 12]]
     layer.batch_select_indices(torch.tensor([2, 0]))  # a reorder: copied
     assert layer.keys[:, 0, :, 0].tolist() == [[2, 12], [0, 10]]
-    assert layer.get_seq_length() == 3 + 2
+    assert layer.get_seq_length() == 3 + 2, "the widest group's prompts and the generated part"
+
+
+def test_prompts_of_similar_length_share_a_width():
+    lengths = [40, 500, 41, 510, 42, 520, 530, 540]
+    parts = prefill.chunks(lengths)
+    assert parts == [[0, 2, 4], [1, 3, 5], [6, 7]], "the long prompts' prefill is cut at CHUNK_TOKENS"
+    # the long prompts decode at one width (40 padding tokens of 2600), the short ones at their own
+    assert prefill.width_groups(parts, lengths) == [[[0, 2, 4]], [[1, 3, 5], [6, 7]]]
+    assert prefill.width_groups([[0], [1]], [10, 100]) == [[[0]], [[1]]]
+
+
+def test_each_width_group_is_padded_to_its_own_longest_prompt(backend):
+    texts = ["Why?", "Who?", "A longer question about many things? " * 20]
+    tokenizer = backend.tokenizer
+    requests = [ChatRequest(request_id=str(i), messages=[{"role": "user", "content": t}]) for i, t in enumerate(texts)]
+    prompts = [backend._prompt_ids(r) for r in requests]
+    owners = [0, 0, 1, 1, 2, 2]
+    start, sharing = prefill.prefill_shared(backend.model, prompts, tokenizer.pad_token_id, owners, steps=4)
+    layer = sharing.layers[0]
+    assert [k.shape[-2] for k in layer.prefix_keys] == [max(map(len, prompts[:2])), len(prompts[2])]
+    assert sharing.groups == [(0, 2), (2, 3)]
+    assert sharing.masks[1] is None, "a group of one prompt has no padding"
+    assert start.position.tolist() == [len(prompts[p]) - 1 for p in owners]
 
 
 def _attention_inputs(dtype: torch.dtype, generated: int):
-    """A layer of 3 prompts (left-padded to 7 positions; prompt 1 has 4 rows, 0 and 2 one each, one slot empty),
-    2 KV heads of 4 query heads, and `generated` own keys a row."""
+    """A layer of 3 prompts in two width groups (prompts 0 and 1 left-padded to 7 positions, prompt 2 alone at 2;
+    prompt 1 has 4 rows, 0 and 2 one each, one slot empty), 2 KV heads of 4 query heads, and `generated` own keys a
+    row."""
     torch.manual_seed(0)
-    prompts, kv_heads, heads, dim, width, owners = 3, 2, 4, 8, 7, [1, 0, 1, 2, 1, 1]
-    keys, values = (torch.randn(prompts, kv_heads, width, dim, dtype=dtype) for _ in range(2))
+    kv_heads, heads, dim, lengths, owners = 2, 4, 8, [4, 7, 2], [1, 0, 1, 2, 1, 1]
+    keys, values = (
+        [torch.randn(2, kv_heads, 7, dim, dtype=dtype), torch.randn(1, kv_heads, 2, dim, dtype=dtype)] for _ in range(2)
+    )
     layer = shared_prefix.PrefixLayer.over(keys, values, rows=len(owners), steps=4)
-    mask = torch.ones(prompts, width, dtype=torch.long)
-    mask[0, :3], mask[2, :6] = 0, 0
-    sharing = shared_prefix.Sharing.of(owners, mask, [layer])
+    sharing = shared_prefix.Sharing.of(owners, lengths, [layer])
     query = torch.randn(len(owners), heads, 1, dim, dtype=dtype)
     own_keys, own_values = (torch.randn(len(owners), kv_heads, generated, dim, dtype=dtype) for _ in range(2))
-    return query, own_keys, own_values, sharing
+    return query, own_keys, own_values, sharing, lengths
 
 
-def _reference(query, own_keys, own_values, sharing):
+def _reference(query, own_keys, own_values, sharing, lengths):
     """The attention written out: each row's heads over its prompt's unpadded keys and its own, in float64."""
     layer, out = sharing.layers[0], torch.zeros(query.shape, dtype=torch.float64)
     rep = query.shape[1] // own_keys.shape[1]
     for row, prompt in enumerate(sharing.owner.tolist()):
-        real = sharing.bias[prompt] == 0
+        group = next(g for g, (start, end) in enumerate(sharing.groups) if start <= prompt < end)
+        local = prompt - sharing.groups[group][0]
+        prompt_keys, prompt_values = layer.prefix_keys[group][local], layer.prefix_values[group][local]
+        real = slice(prompt_keys.shape[-2] - lengths[prompt], None)  # left-padded
         for head in range(query.shape[1]):
             kv = head // rep
-            keys = torch.cat([layer.prefix_keys[prompt, kv][real], own_keys[row, kv]]).double()
-            values = torch.cat([layer.prefix_values[prompt, kv][real], own_values[row, kv]]).double()
+            keys = torch.cat([prompt_keys[kv, real], own_keys[row, kv]]).double()
+            values = torch.cat([prompt_values[kv, real], own_values[row, kv]]).double()
             weights = (keys @ query[row, head, 0].double() / query.shape[-1] ** 0.5).softmax(-1)
             out[row, head, 0] = weights @ values
     return out.permute(0, 2, 1, 3)  # [rows, 1, heads, dim], as attention functions return it
@@ -171,18 +198,20 @@ class _Module:
 
 @pytest.mark.parametrize("generated", [1, 3])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
-def test_both_attention_paths_compute_the_attention_over_prompt_and_own_keys(dtype, generated, monkeypatch):
-    inputs = _attention_inputs(dtype, generated)
-    expected = _reference(*inputs)
+def test_both_attention_kernels_compute_the_attention_over_prompt_and_own_keys(dtype, generated, monkeypatch):
+    *inputs, lengths = _attention_inputs(dtype, generated)
+    expected = _reference(*inputs, lengths)
     took = []
-    for name in ("_in_two_parts", "_in_one_softmax"):
+    for name in ("_FLASH_CPU", "_in_float32"):
         original = getattr(shared_prefix, name)
-        monkeypatch.setattr(shared_prefix, name, lambda *a, _f=original, _n=name: took.append(_n) or _f(*a))
-    two_parts, _ = shared_prefix.attend(_Module(), *inputs[:3], None, shared_prefix=inputs[3])
+        monkeypatch.setattr(shared_prefix, name, lambda *a, _f=original, _n=name, **kw: took.append(_n) or _f(*a, **kw))
+    flash, _ = shared_prefix.attend(_Module(), *inputs[:3], None, shared_prefix=inputs[3])
+    assert set(took) == {"_FLASH_CPU"}, "a CPU tensor takes the flash kernel when torch has it"
     monkeypatch.setattr(shared_prefix, "_FLASH_CPU", None)  # a torch build without the CPU flash kernel
-    one_softmax, _ = shared_prefix.attend(_Module(), *inputs[:3], None, shared_prefix=inputs[3])
-    assert took == ["_in_two_parts", "_in_one_softmax"], "a CPU tensor takes the flash kernels when torch has them"
+    took.clear()
+    plain, _ = shared_prefix.attend(_Module(), *inputs[:3], None, shared_prefix=inputs[3])
+    assert took == ["_in_float32"] * 3, "two width groups and the own keys"
     tolerance = 1e-5 if dtype == torch.float32 else 2e-2  # half dtypes: the output's own rounding (8 or 11 bits)
-    for out in (two_parts, one_softmax):
+    for out in (flash, plain):
         assert out.dtype == dtype and out.shape == expected.shape
         assert torch.allclose(out.double(), expected, atol=tolerance, rtol=tolerance)
