@@ -201,6 +201,8 @@ class _Module:
 def test_both_attention_kernels_compute_the_attention_over_prompt_and_own_keys(dtype, generated, monkeypatch):
     *inputs, lengths = _attention_inputs(dtype, generated)
     expected = _reference(*inputs, lengths)
+    if shared_prefix._FLASH_CPU is None:
+        pytest.skip("no CPU flash kernel in this torch: every path takes the float32 kernel (the decode tests run it)")
     took = []
     for name in ("_FLASH_CPU", "_in_float32"):
         original = getattr(shared_prefix, name)
