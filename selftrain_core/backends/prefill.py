@@ -147,9 +147,7 @@ def prefill_shared(model, prompts: list[list[int]], pad_id: int, owners: list[in
     lengths = [len(p) for p in prompts]
     groups = width_groups(chunks(lengths), lengths)
     order = [i for group in groups for part in group for i in part]  # the cache's order of prompts
-    width, device = max(lengths), model.device
-    mask = torch.zeros(len(prompts), width, dtype=torch.long, device=device)
-    logits, template, grouped = None, None, []
+    logits, template, grouped, device = None, None, [], model.device
     for group in groups:
         members = [i for part in group for i in part]
         group_width, buffers = max(lengths[i] for i in members), []
@@ -164,8 +162,7 @@ def prefill_shared(model, prompts: list[list[int]], pad_id: int, owners: list[in
                 buffers = _buffers(cache, len(members), group_width)
             source = torch.tensor(part, dtype=torch.long, device=device)
             target = torch.tensor([members.index(i) for i in part], dtype=torch.long, device=device)
-            logits[source], mask[source, width - part_mask.shape[1] :] = part_logits, part_mask
-            left = group_width - part_mask.shape[1]
+            logits[source], left = part_logits, group_width - part_mask.shape[1]
             for (keys, values), layer in zip(buffers, cache.layers, strict=True):
                 keys[target, ..., left:, :] = layer.keys
                 values[target, ..., left:, :] = layer.values
@@ -176,5 +173,7 @@ def prefill_shared(model, prompts: list[list[int]], pad_id: int, owners: list[in
     ]
     place = {prompt: n for n, prompt in enumerate(order)}
     sharing = Sharing.of([place[p] for p in owners], [lengths[i] for i in order], template.layers)
-    index = torch.tensor(owners, dtype=torch.long, device=device)
-    return Prefilled(template, logits[index], mask[index], mask.sum(-1)[index] - 1), sharing
+    index, width = torch.tensor(owners, dtype=torch.long, device=device), max(lengths)
+    length = torch.tensor(lengths, device=device)[index]
+    mask = (torch.arange(width, device=device) >= width - length.unsqueeze(-1)).long()  # each row's prompt, left-padded
+    return Prefilled(template, logits[index], mask, length - 1), sharing
