@@ -149,8 +149,7 @@ def prefill_shared(model, prompts: list[list[int]], pad_id: int, owners: list[in
     order = [i for group in groups for part in group for i in part]  # the cache's order of prompts
     logits, template, grouped, device = None, None, [], model.device
     for group in groups:
-        members = [i for part in group for i in part]
-        group_width, buffers = max(lengths[i] for i in members), []
+        group_width, buffers, offset = lengths[group[-1][-1]], [], 0  # chunks run in order of length
         for part in group:
             cache, part_logits, part_mask = _forward(model, [prompts[i] for i in part], pad_id)
             if template is None:
@@ -159,13 +158,13 @@ def prefill_shared(model, prompts: list[list[int]], pad_id: int, owners: list[in
                 template = cache
                 logits = part_logits.new_empty(len(prompts), part_logits.shape[-1])
             if not buffers:
-                buffers = _buffers(cache, len(members), group_width)
-            source = torch.tensor(part, dtype=torch.long, device=device)
-            target = torch.tensor([members.index(i) for i in part], dtype=torch.long, device=device)
-            logits[source], left = part_logits, group_width - part_mask.shape[1]
+                buffers = _buffers(cache, sum(len(p) for p in group), group_width)
+            logits[torch.tensor(part, dtype=torch.long, device=device)] = part_logits
+            target, left = slice(offset, offset + len(part)), group_width - part_mask.shape[1]  # parts laid in order
             for (keys, values), layer in zip(buffers, cache.layers, strict=True):
                 keys[target, ..., left:, :] = layer.keys
                 values[target, ..., left:, :] = layer.values
+            offset += len(part)
         grouped.append(buffers)
     template.layers = [
         PrefixLayer.over([g[n][0] for g in grouped], [g[n][1] for g in grouped], len(owners), steps)
